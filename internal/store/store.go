@@ -147,7 +147,9 @@ type Store interface {
 	// order. An input whose id and version key are already present (or
 	// appear earlier in objs) is left unchanged. source is the submitting
 	// organisation's id. The result is aligned with objs. ErrNotFound if
-	// the collection does not exist.
+	// the collection does not exist; any other failure (a nil object, a
+	// cancelled context, a version key the backend cannot store) fails the
+	// whole batch and stores nothing.
 	Put(ctx context.Context, collection, source string, objs []*stix.Object) ([]PutOutcome, error)
 
 	// List returns the versions matching q in date_added order, at most
@@ -156,13 +158,18 @@ type Store interface {
 	// go on, because date_added only grows. With Versions "first" or
 	// "last", an object is listed at the date_added of its first or last
 	// version (so an object that gets a newer version is listed again).
+	// First and last are by version key among the object's versions in
+	// the collection, whatever order they arrived in. Version keys are
+	// compared as instants to the nanosecond. An error if q.Limit <= 0;
 	// ErrNotFound if the collection does not exist; an empty page is not
 	// an error.
 	List(ctx context.Context, collection string, q Query) (Page, error)
 
 	// Delete removes the versions of object id selected by versions and
 	// specVersions (empty: all spec versions) from a collection and
-	// returns how many went. ErrNotFound if none matched.
+	// returns how many went; the zero VersionMatch means "last", as in
+	// List. The remaining versions' first and last are recomputed.
+	// ErrNotFound if the collection does not exist or none matched.
 	Delete(ctx context.Context, collection, id string, versions VersionMatch, specVersions []string) (int, error)
 
 	// Collections. CreateCollection fails with ErrExists on a duplicate id
@@ -184,13 +191,18 @@ type Store interface {
 
 	// Tokens. TokenByHash finds a token by the SHA-256 of its secret,
 	// whether or not it is revoked or expired (the caller decides).
+	// CreateToken: ErrExists on a duplicate id or hash, ErrNotFound when
+	// the organisation does not exist. RevokeToken: ErrNotFound for an
+	// unknown id.
 	CreateToken(ctx context.Context, t Token) error
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
 	ListTokens(ctx context.Context, orgID string) ([]Token, error) // by created; all orgs when empty
 	RevokeToken(ctx context.Context, id string, at time.Time) error
 
 	// Grants. SetGrant creates or replaces; a grant with neither Read nor
-	// Write is removed. GetGrant returns ErrNotFound when there is none.
+	// Write is removed. SetGrant returns ErrNotFound when the collection or
+	// organisation does not exist. GetGrant returns ErrNotFound when there
+	// is none.
 	SetGrant(ctx context.Context, g Grant) error
 	GetGrant(ctx context.Context, collection, orgID string) (Grant, error)
 	ListGrants(ctx context.Context, collection string) ([]Grant, error)
