@@ -1,0 +1,408 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"fusion/internal/stix"
+	"fusion/internal/store"
+)
+
+// lockCollection locks the collection row for the rest of tx and returns
+// its surrogate key, the last date_added handed out in it and the
+// database clock in Unix microseconds. Every writer of a collection's
+// versions goes through here, so writers of one collection are serialised
+// (on all nodes) and commit in date_added order; readers therefore only
+// ever see a prefix of the date_added order.
+func lockCollection(ctx context.Context, tx pgx.Tx, collection string) (seq, last, now int64, err error) {
+	err = tx.QueryRow(ctx, `SELECT seq, last_added, floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+		FROM collections WHERE id = $1 FOR NO KEY UPDATE`, collection).Scan(&seq, &last, &now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, 0, fmt.Errorf("collection %s: %w", collection, store.ErrNotFound)
+	}
+	return seq, last, now, err
+}
+
+// newRow is one version Put is about to insert.
+type newRow struct {
+	obj         *stix.Object
+	key         int64
+	dateAdded   int64
+	first, last bool
+}
+
+// objState is what Put knows about one object id while it walks the
+// batch: its smallest and largest version key so far, and which row
+// carries the first/last flag (-1: a row already in the database).
+type objState struct {
+	min, max          int64
+	firstRow, lastRow int
+}
+
+// Put stores the versions of objs that are not yet in the collection, in
+// one transaction. It locks the collection row, looks up which version
+// keys exist, assigns date_added = max(database clock, previous + 1µs) in
+// input order, moves the first/last flags, COPYs the new rows and commits:
+// all of them are stored or none. The result is aligned with objs.
+// ErrNotFound if the collection does not exist.
+func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.Object) ([]store.PutOutcome, error) {
+	out := make([]store.PutOutcome, len(objs))
+
+	// Everything that needs no database happens before the lock is taken.
+	type vkey struct {
+		id  string
+		key int64
+	}
+	keys := make([]int64, len(objs))
+	seen := make(map[vkey]struct{}, len(objs))
+	cands := make([]int, 0, len(objs)) // first occurrence of each (id, version key)
+	for i, o := range objs {
+		if o == nil {
+			return nil, fmt.Errorf("postgres: put: objs[%d] is nil", i)
+		}
+		if o.ID == "" {
+			return nil, fmt.Errorf("postgres: put: objs[%d] has no id", i)
+		}
+		k, err := versionKey(o.Version())
+		if err != nil {
+			return nil, fmt.Errorf("postgres: put: objs[%d] (%s): %w", i, o.ID, err)
+		}
+		keys[i] = k
+		vk := vkey{o.ID, k}
+		if _, dup := seen[vk]; dup {
+			continue
+		}
+		seen[vk] = struct{}{}
+		cands = append(cands, i)
+	}
+	candIDs := make([]string, len(cands))
+	candKeys := make([]int64, len(cands))
+	uniqIDs := make([]string, 0, len(cands))
+	idSeen := make(map[string]struct{}, len(cands))
+	for j, i := range cands {
+		candIDs[j], candKeys[j] = objs[i].ID, keys[i]
+		if _, ok := idSeen[objs[i].ID]; !ok {
+			idSeen[objs[i].ID] = struct{}{}
+			uniqIDs = append(uniqIDs, objs[i].ID)
+		}
+	}
+
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: put: %w", err)
+	}
+	defer tx.Rollback(ctx)
+
+	seq, last, now, err := lockCollection(ctx, tx, collection)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: put: %w", err)
+	}
+	if len(cands) == 0 {
+		return out, nil
+	}
+
+	// Which (id, version key) pairs exist, and the current version-key
+	// range of each object, in one round trip.
+	var b pgx.Batch
+	b.Queue(`SELECT k.id, k.m FROM unnest($2::text[], $3::bigint[]) AS k(id, m)
+		WHERE EXISTS (SELECT 1 FROM versions v WHERE v.coll = $1 AND v.id = k.id AND v.modified = k.m)`,
+		seq, candIDs, candKeys)
+	b.Queue(`SELECT id, mn, mx FROM (
+			SELECT u.id,
+				(SELECT min(modified) FROM versions v WHERE v.coll = $1 AND v.id = u.id) AS mn,
+				(SELECT max(modified) FROM versions v WHERE v.coll = $1 AND v.id = u.id) AS mx
+			FROM unnest($2::text[]) AS u(id)) s
+		WHERE mn IS NOT NULL`, seq, uniqIDs)
+	existing := make(map[vkey]struct{})
+	state := make(map[string]*objState, len(uniqIDs))
+	if err := readBatch(tx.SendBatch(ctx, &b),
+		func(r pgx.Rows) error {
+			var k vkey
+			_, err := pgx.ForEachRow(r, []any{&k.id, &k.key}, func() error {
+				existing[k] = struct{}{}
+				return nil
+			})
+			return err
+		},
+		func(r pgx.Rows) error {
+			var (
+				id     string
+				mn, mx int64
+			)
+			_, err := pgx.ForEachRow(r, []any{&id, &mn, &mx}, func() error {
+				state[id] = &objState{min: mn, max: mx, firstRow: -1, lastRow: -1}
+				return nil
+			})
+			return err
+		}); err != nil {
+		return nil, fmt.Errorf("postgres: put: look up existing versions: %w", err)
+	}
+
+	// Assign date_added in input order and work out the flags.
+	rowsNew := make([]newRow, 0, len(cands))
+	var clearFirst, clearLast []string
+	for _, i := range cands {
+		o, k := objs[i], keys[i]
+		if _, ok := existing[vkey{o.ID, k}]; ok {
+			continue
+		}
+		last = max(now, last+1)
+		r := len(rowsNew)
+		rowsNew = append(rowsNew, newRow{obj: o, key: k, dateAdded: last})
+		out[i] = store.PutOutcome{Added: true, DateAdded: microsTime(last)}
+		st := state[o.ID]
+		if st == nil {
+			state[o.ID] = &objState{min: k, max: k, firstRow: r, lastRow: r}
+			rowsNew[r].first, rowsNew[r].last = true, true
+			continue
+		}
+		if k < st.min {
+			if st.firstRow < 0 {
+				clearFirst = append(clearFirst, o.ID)
+			} else {
+				rowsNew[st.firstRow].first = false
+			}
+			st.min, st.firstRow = k, r
+			rowsNew[r].first = true
+		}
+		if k > st.max {
+			if st.lastRow < 0 {
+				clearLast = append(clearLast, o.ID)
+			} else {
+				rowsNew[st.lastRow].last = false
+			}
+			st.max, st.lastRow = k, r
+			rowsNew[r].last = true
+		}
+	}
+	if len(rowsNew) == 0 {
+		return out, nil
+	}
+
+	b = pgx.Batch{}
+	if len(clearFirst) > 0 {
+		b.Queue(`UPDATE versions SET is_first = false WHERE coll = $1 AND id = ANY($2) AND is_first`, seq, clearFirst)
+	}
+	if len(clearLast) > 0 {
+		b.Queue(`UPDATE versions SET is_last = false WHERE coll = $1 AND id = ANY($2) AND is_last`, seq, clearLast)
+	}
+	b.Queue(`UPDATE collections SET last_added = $2 WHERE seq = $1`, seq, last)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, fmt.Errorf("postgres: put: %w", err)
+	}
+
+	n := 0
+	vals := make([]any, 11)
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"versions"},
+		[]string{"coll", "date_added", "id", "modified", "type", "spec_version", "source", "revoked", "is_first", "is_last", "raw"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if n == len(rowsNew) {
+				return nil, nil
+			}
+			r := &rowsNew[n]
+			n++
+			vals[0], vals[1], vals[2], vals[3] = seq, r.dateAdded, r.obj.ID, r.key
+			vals[4], vals[5], vals[6], vals[7] = r.obj.Type, r.obj.SpecVersion, source, r.obj.Revoked
+			vals[8], vals[9], vals[10] = r.first, r.last, r.obj.Raw
+			return vals, nil
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: put: copy %d versions: %w", len(rowsNew), err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: put: commit: %w", err)
+	}
+	return out, nil
+}
+
+// readBatch reads the results of a batch of queries, one function per
+// queued query, and closes it.
+func readBatch(br pgx.BatchResults, read ...func(pgx.Rows) error) error {
+	for _, f := range read {
+		rows, err := br.Query()
+		if err == nil {
+			err = f(rows)
+		}
+		if err != nil {
+			br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
+// versionCond returns the SQL condition selecting versions by vm (the
+// zero value meaning "last"), appending its arguments to args; "" selects
+// every version.
+func versionCond(vm store.VersionMatch, args *[]any) string {
+	if vm.IsZero() {
+		vm.Last = true
+	}
+	if vm.All {
+		return ""
+	}
+	var ors []string
+	if vm.First {
+		ors = append(ors, "is_first")
+	}
+	if vm.Last {
+		ors = append(ors, "is_last")
+	}
+	if len(vm.At) > 0 {
+		ks := make([]int64, 0, len(vm.At))
+		for _, t := range vm.At {
+			if k, err := versionKey(t); err == nil {
+				ks = append(ks, k)
+			} // a key outside the storable range matches nothing
+		}
+		if len(ks) > 0 {
+			*args = append(*args, ks)
+			ors = append(ors, "modified = ANY($"+strconv.Itoa(len(*args))+"::bigint[])")
+		}
+	}
+	if len(ors) == 0 {
+		return "false"
+	}
+	if len(ors) == 1 {
+		return ors[0]
+	}
+	return "(" + strings.Join(ors, " OR ") + ")"
+}
+
+// List returns the versions matching q in date_added order. The query is
+// built from the filters present so that each shape gets its own cached
+// plan: "last" and "first" listings read the partial indexes versions_last
+// and versions_first, "all" the primary key, id filters versions_key.
+// ErrNotFound if the collection does not exist.
+func (db *DB) List(ctx context.Context, collection string, q store.Query) (store.Page, error) {
+	if q.Limit <= 0 {
+		return store.Page{}, fmt.Errorf("postgres: list: limit must be > 0, got %d", q.Limit)
+	}
+	var sb strings.Builder
+	args := []any{collection}
+	sb.WriteString("SELECT date_added, id, type, spec_version, modified, source, revoked")
+	if !q.MetaOnly {
+		sb.WriteString(", raw")
+	}
+	sb.WriteString(" FROM versions WHERE coll = (SELECT seq FROM collections WHERE id = $1)")
+	if c := versionCond(q.Versions, &args); c != "" {
+		sb.WriteString(" AND ")
+		sb.WriteString(c)
+	}
+	if !q.AddedAfter.IsZero() {
+		// date_added (whole µs) > AddedAfter  ⇔  date_added > floor(AddedAfter in µs)
+		args = append(args, q.AddedAfter.UnixMicro())
+		sb.WriteString(" AND date_added > $" + strconv.Itoa(len(args)))
+	}
+	for _, f := range []struct {
+		col  string
+		vals []string
+	}{{"id", q.IDs}, {"type", q.Types}, {"spec_version", q.SpecVersions}} {
+		if len(f.vals) == 0 {
+			continue
+		}
+		args = append(args, f.vals)
+		sb.WriteString(" AND " + f.col + " = ANY($" + strconv.Itoa(len(args)) + "::text[])")
+	}
+	limit := q.Limit
+	if limit < math.MaxInt {
+		limit++
+	}
+	args = append(args, limit)
+	sb.WriteString(" ORDER BY date_added LIMIT $" + strconv.Itoa(len(args)))
+
+	rows, err := db.pool.Query(ctx, sb.String(), args...)
+	if err != nil {
+		return store.Page{}, fmt.Errorf("postgres: list %s: %w", collection, err)
+	}
+	var (
+		page         store.Page
+		da, modified int64
+	)
+	vs := make([]store.Version, 0, min(q.Limit, 1024))
+	for rows.Next() {
+		v := store.Version{Collection: collection}
+		dest := []any{&da, &v.ID, &v.Type, &v.SpecVersion, &modified, &v.Source, &v.Revoked}
+		if !q.MetaOnly {
+			dest = append(dest, &v.Raw)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			rows.Close()
+			return store.Page{}, fmt.Errorf("postgres: list %s: %w", collection, err)
+		}
+		v.DateAdded, v.Modified = microsTime(da), versionTime(modified)
+		vs = append(vs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return store.Page{}, fmt.Errorf("postgres: list %s: %w", collection, err)
+	}
+	if len(vs) > q.Limit {
+		vs, page.More = vs[:q.Limit], true
+	}
+	if len(vs) == 0 {
+		if err := db.collectionExists(ctx, collection); err != nil {
+			return store.Page{}, fmt.Errorf("postgres: list: %w", err)
+		}
+	}
+	page.Versions = vs
+	return page, nil
+}
+
+func (db *DB) collectionExists(ctx context.Context, collection string) error {
+	var one int
+	err := db.pool.QueryRow(ctx, `SELECT 1 FROM collections WHERE id = $1`, collection).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("collection %s: %w", collection, store.ErrNotFound)
+	}
+	return err
+}
+
+// Delete removes the versions of object id selected by versions (zero
+// value: the last) and specVersions (empty: any) and moves the first/last
+// flags to the remaining versions, in one transaction holding the
+// collection lock. It returns how many versions went; ErrNotFound if the
+// collection does not exist or nothing matched.
+func (db *DB) Delete(ctx context.Context, collection, id string, versions store.VersionMatch, specVersions []string) (int, error) {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	seq, _, _, err := lockCollection(ctx, tx, collection)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete: %w", err)
+	}
+	args := []any{seq, id}
+	sql := "DELETE FROM versions WHERE coll = $1 AND id = $2"
+	if c := versionCond(versions, &args); c != "" {
+		sql += " AND " + c
+	}
+	if len(specVersions) > 0 {
+		args = append(args, specVersions)
+		sql += " AND spec_version = ANY($" + strconv.Itoa(len(args)) + "::text[])"
+	}
+	tag, err := tx.Exec(ctx, sql, args...)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete %s from %s: %w", id, collection, err)
+	}
+	n := int(tag.RowsAffected())
+	if n == 0 {
+		return 0, fmt.Errorf("postgres: delete %s from %s: %w", id, collection, store.ErrNotFound)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE versions v SET is_first = (v.modified = m.mn), is_last = (v.modified = m.mx)
+		FROM (SELECT min(modified) AS mn, max(modified) AS mx FROM versions WHERE coll = $1 AND id = $2) m
+		WHERE v.coll = $1 AND v.id = $2 AND (v.is_first <> (v.modified = m.mn) OR v.is_last <> (v.modified = m.mx))`,
+		seq, id); err != nil {
+		return 0, fmt.Errorf("postgres: delete %s from %s: move first/last: %w", id, collection, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("postgres: delete %s from %s: commit: %w", id, collection, err)
+	}
+	return n, nil
+}
