@@ -36,6 +36,8 @@ type ObservationExpr interface {
 // one Observation whose SCOs satisfy the comparison expression.
 type ObsBracket struct {
 	Comparison ComparisonExpr
+
+	plan *bracketPlan // evaluation form, set by Parse
 }
 
 // ObsParen is a parenthesised observation expression.

@@ -209,7 +209,9 @@ func (p *parser) parseQualified() (ObservationExpr, error) {
 		if err := p.advance(); err != nil {
 			return nil, err
 		}
-		e = &ObsBracket{Comparison: c}
+		br := &ObsBracket{Comparison: c}
+		br.plan = planBracket(br)
+		e = br
 	case tLParen:
 		if err := p.enter(); err != nil {
 			return nil, err

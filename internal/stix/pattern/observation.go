@@ -1,0 +1,167 @@
+package pattern
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/go-json-experiment/json"
+)
+
+// ObservationFromJSON builds an Observation from the JSON of an
+// observed-data object and of the objects it refers to.
+//
+// For STIX 2.1 observed-data (object_refs), objects must hold the
+// referenced SCOs and may hold more (objects those SCOs reference, such as
+// a network-traffic's src_ref address); Objects of the result are the ones
+// object_refs names, in its order, and an object_refs entry with no object
+// given is skipped. For STIX 2.0 observed-data (an embedded "objects"
+// dictionary) objects is not needed and its entries are ignored.
+//
+// It returns an error when a JSON text does not decode to an object, when
+// first_observed or last_observed is missing or not a STIX timestamp, or
+// when number_observed is present and not an integer from 1 to
+// 999,999,999.
+func ObservationFromJSON(observedData []byte, objects ...[]byte) (Observation, error) {
+	var od map[string]any
+	if err := json.Unmarshal(observedData, &od); err != nil {
+		return Observation{}, fmt.Errorf("observed-data: %w", err)
+	}
+	byID := make(map[string]map[string]any, len(objects))
+	for i, raw := range objects {
+		var obj map[string]any
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return Observation{}, fmt.Errorf("object %d: %w", i, err)
+		}
+		if id, ok := obj["id"].(string); ok {
+			byID[id] = obj
+		}
+	}
+	return NewObservation(od, func(id string) map[string]any { return byID[id] })
+}
+
+// NewObservation builds an Observation from a decoded observed-data object.
+// resolve returns the object with a given id, or nil; it is called once
+// for each object_refs entry (STIX 2.1) and once for each *_ref or *_refs
+// value reachable from those objects, so that the Observation carries
+// every object a pattern can reach. resolve is not used for STIX 2.0
+// observed-data, whose objects are embedded. Errors are as for
+// ObservationFromJSON.
+func NewObservation(od map[string]any, resolve func(id string) map[string]any) (Observation, error) {
+	var o Observation
+	var err error
+	if o.FirstObserved, err = timeProp(od, "first_observed"); err != nil {
+		return o, err
+	}
+	if o.LastObserved, err = timeProp(od, "last_observed"); err != nil {
+		return o, err
+	}
+	o.NumberObserved = 1
+	if v, ok := od["number_observed"]; ok {
+		f, ok := v.(float64)
+		if !ok || f != math.Trunc(f) || f < 1 || f > 999999999 {
+			return o, fmt.Errorf("observed-data: number_observed %v is not an integer from 1 to 999999999", v)
+		}
+		o.NumberObserved = int(f)
+	}
+	if emb, ok := od["objects"].(map[string]any); ok && od["object_refs"] == nil {
+		keys := make([]string, 0, len(emb))
+		for k := range emb {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		o.ByRef = make(map[string]map[string]any, len(emb))
+		for _, k := range keys {
+			if m, ok := emb[k].(map[string]any); ok {
+				o.ByRef[k] = m
+				o.Objects = append(o.Objects, m)
+			}
+		}
+		return o, nil
+	}
+	refs, _ := od["object_refs"].([]any)
+	o.ByRef = make(map[string]map[string]any, len(refs))
+	if resolve == nil {
+		return o, nil
+	}
+	for _, r := range refs {
+		id, ok := r.(string)
+		if !ok {
+			continue
+		}
+		obj := resolve(id)
+		if obj == nil {
+			continue
+		}
+		o.Objects = append(o.Objects, obj)
+		o.ByRef[id] = obj
+	}
+	// Pull in what the observed objects reference, transitively.
+	queue := append([]map[string]any(nil), o.Objects...)
+	for len(queue) > 0 {
+		obj := queue[0]
+		queue = queue[1:]
+		collectRefs(obj, 0, func(id string) {
+			if _, done := o.ByRef[id]; done {
+				return
+			}
+			o.ByRef[id] = nil // resolve each id once
+			if m := resolve(id); m != nil {
+				o.ByRef[id] = m
+				queue = append(queue, m)
+			}
+		})
+	}
+	for id, m := range o.ByRef {
+		if m == nil {
+			delete(o.ByRef, id)
+		}
+	}
+	return o, nil
+}
+
+// collectRefs calls fn with every string held by a *_ref or *_refs
+// property anywhere inside v.
+func collectRefs(v any, depth int, fn func(string)) {
+	if depth > 64 {
+		return
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			switch fl := keyFlags(k, 0); {
+			case fl&fRef != 0:
+				if s, ok := e.(string); ok {
+					fn(s)
+				}
+			case fl&fRefList != 0:
+				if l, ok := e.([]any); ok {
+					for _, r := range l {
+						if s, ok := r.(string); ok {
+							fn(s)
+						}
+					}
+				}
+			default:
+				collectRefs(e, depth+1, fn)
+			}
+		}
+	case []any:
+		for _, e := range x {
+			collectRefs(e, depth+1, fn)
+		}
+	}
+}
+
+func timeProp(od map[string]any, name string) (t0 time.Time, err error) {
+	s, ok := od[name].(string)
+	if !ok {
+		return t0, fmt.Errorf("observed-data: %s is missing or not a string", name)
+	}
+	t, ok := parseJSONTime(s)
+	if !ok {
+		return t0, fmt.Errorf("observed-data: %s %q is not a STIX timestamp", name, s)
+	}
+	return t, nil
+}
