@@ -72,6 +72,9 @@ func TestCollectionsCRUD(t *testing.T) {
 	}
 
 	mustPut(t, db, c.ID, indicator(t, 1, t0))
+	if err := db.CreateOrg(ctx, store.Org{ID: "o", Name: "o", Kind: store.KindPartner}); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.SetGrant(ctx, store.Grant{Collection: c.ID, OrgID: "o", Read: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 // SetGrant creates or replaces the grant of g.OrgID on g.Collection; a
 // grant with neither Read nor Write is removed. ErrNotFound if the
-// collection does not exist.
+// collection or the organisation does not exist.
 func (db *DB) SetGrant(ctx context.Context, g store.Grant) error {
 	if !g.Read && !g.Write {
 		if _, err := db.pool.Exec(ctx, `DELETE FROM grants WHERE collection = $1 AND org_id = $2`, g.Collection, g.OrgID); err != nil {
@@ -24,7 +24,7 @@ func (db *DB) SetGrant(ctx context.Context, g store.Grant) error {
 		ON CONFLICT (collection, org_id) DO UPDATE SET can_read = excluded.can_read, can_write = excluded.can_write`,
 		g.Collection, g.OrgID, g.Read, g.Write)
 	if pgCode(err) == codeForeignKeyViolation {
-		return fmt.Errorf("postgres: set grant: collection %s: %w", g.Collection, store.ErrNotFound)
+		return fmt.Errorf("postgres: set grant %s/%s: the collection or organisation does not exist: %w", g.Collection, g.OrgID, store.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: set grant %s/%s: %w", g.Collection, g.OrgID, err)

@@ -93,7 +93,8 @@ func scanToken(row pgx.Row) (store.Token, error) {
 	return t, nil
 }
 
-// CreateToken stores t. ErrExists if its id or hash is taken.
+// CreateToken stores t. ErrExists if its id or hash is taken, ErrNotFound
+// if its organisation does not exist.
 func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 	var ns [3]*int64
 	for i, f := range []struct {
@@ -109,6 +110,9 @@ func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 		t.ID, t.OrgID, t.Role, t.Hash, t.Label, ns[0], ns[1], ns[2])
 	if pgCode(err) == codeUniqueViolation {
 		return fmt.Errorf("postgres: create token %s: %w", t.ID, store.ErrExists)
+	}
+	if pgCode(err) == codeForeignKeyViolation {
+		return fmt.Errorf("postgres: create token %s: org %s: %w", t.ID, t.OrgID, store.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: create token %s: %w", t.ID, err)

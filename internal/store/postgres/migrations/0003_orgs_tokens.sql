@@ -10,7 +10,7 @@ CREATE TABLE orgs (
 
 CREATE TABLE tokens (
 	id      TEXT COLLATE "C" PRIMARY KEY,
-	org_id  TEXT COLLATE "C" NOT NULL,
+	org_id  TEXT COLLATE "C" NOT NULL REFERENCES orgs (id),
 	role    TEXT NOT NULL,
 	hash    BYTEA NOT NULL UNIQUE,
 	label   TEXT NOT NULL,
