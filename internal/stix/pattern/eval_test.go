@@ -99,8 +99,8 @@ func TestMatchOperators(t *testing.T) {
 		{"[file:name < 'a']", false},
 		{"[file:ctime < t'2015-01-01T00:00:00Z']", true},
 		{"[file:ctime > t'2015-01-01T00:00:00Z']", false},
-		{"[file:size > 'a']", false},      // cannot be ordered
-		{"[file:size NOT > 'a']", false},  // cannot be ordered, even with NOT
+		{"[file:size > 'a']", false},     // cannot be ordered
+		{"[file:size NOT > 'a']", false}, // cannot be ordered, even with NOT
 		{"[file:magic_number_hex > h'ff00']", true},
 		{"[file:magic_number_hex < h'ff00']", false},
 		// IN
