@@ -1,0 +1,264 @@
+package taxii
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"fusion/internal/policy"
+	"fusion/internal/stix"
+	"fusion/internal/store"
+)
+
+// statusDetail is a status-details entry (section 4.3.1).
+type statusDetail struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	Message string `json:"message,omitempty"`
+}
+
+// statusResource is the status resource (section 4.3.1).
+type statusResource struct {
+	ID               string         `json:"id"`
+	Status           string         `json:"status"` // "complete" or "pending"
+	RequestTimestamp string         `json:"request_timestamp,omitempty"`
+	TotalCount       int            `json:"total_count"`
+	SuccessCount     int            `json:"success_count"`
+	Successes        []statusDetail `json:"successes,omitempty"`
+	FailureCount     int            `json:"failure_count"`
+	Failures         []statusDetail `json:"failures,omitempty"`
+	PendingCount     int            `json:"pending_count"`
+	Pendings         []statusDetail `json:"pendings,omitempty"`
+}
+
+// statusRecord is what is kept in the store: the resource and who may
+// read it back.
+type statusRecord struct {
+	Owner  string         `json:"owner"` // organisation id
+	Status statusResource `json:"status"`
+}
+
+func statusKey(id string) string { return "taxii/status/" + id }
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// addObjects is Add Objects (section 5.5). The envelope is read as a
+// stream; each object is parsed and validated on its own, so a bad object
+// fails only itself; good ones are stored in batches of cfg.BatchSize,
+// each batch atomically. The response is 202 with a status resource that
+// is complete (all objects have been processed when it is sent) and is
+// kept in the store for GET status on any node.
+//
+// A fault in the envelope itself (malformed JSON, body over
+// max_content_length while being read) ends the request with 400 or 413;
+// batches stored before the fault stay stored (posting the same envelope
+// again leaves them unchanged), and the error's details say how many.
+func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
+	if err := checkContentType(r); err != nil {
+		return err
+	}
+	c, col, _, err := h.collectionFor(r, needWrite)
+	if err != nil {
+		return err
+	}
+	if r.ContentLength > h.cfg.MaxContentLength {
+		return Errorf(http.StatusRequestEntityTooLarge, "the request body is %d bytes, over max_content_length %d", r.ContentLength, h.cfg.MaxContentLength)
+	}
+	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxContentLength)
+	st := statusResource{ID: newUUID(), Status: "complete", RequestTimestamp: formatDateAdded(h.cfg.Now())}
+	batch := make([]*stix.Object, 0, h.cfg.BatchSize)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := h.putBatch(r.Context(), c, col.ID, batch, &st)
+		batch = batch[:0]
+		return err
+	}
+	werr := walkEnvelope(body, stix.MaxObjectSize, func(i int, raw []byte) error {
+		st.TotalCount++
+		obj, reason := h.check(i, raw)
+		if reason != "" {
+			st.FailureCount++
+			st.Failures = append(st.Failures, statusDetail{ID: idOf(raw), Version: versionOf(raw), Message: reason})
+			return nil
+		}
+		batch = append(batch, obj)
+		if len(batch) >= h.cfg.BatchSize {
+			return flush()
+		}
+		return nil
+	})
+	if werr == nil {
+		werr = flush()
+	}
+	if werr != nil {
+		var ee *EnvelopeError
+		var mbe *http.MaxBytesError
+		var te *Error
+		switch {
+		case errors.As(werr, &ee):
+			te = Errorf(http.StatusBadRequest, "the body is not a valid TAXII envelope: %s", ee.Error())
+		case errors.As(werr, &mbe):
+			te = Errorf(http.StatusRequestEntityTooLarge, "the request body is over max_content_length %d", h.cfg.MaxContentLength)
+		default:
+			return werr
+		}
+		if st.SuccessCount > 0 {
+			te.Details = map[string]any{"stored_before_fault": st.SuccessCount, "status_id": st.ID}
+			h.saveStatus(r.Context(), c, st)
+		}
+		return te
+	}
+	if err := h.saveStatus(r.Context(), c, st); err != nil {
+		return err
+	}
+	h.log.Info("objects added", "collection", col.ID, "org", c.Org.Name, "status", st.ID,
+		"total", st.TotalCount, "success", st.SuccessCount, "failure", st.FailureCount)
+	return writeJSON(w, http.StatusAccepted, st)
+}
+
+// check parses and validates one posted object; reason is empty when it
+// may be stored.
+func (h *Handler) check(i int, raw []byte) (*stix.Object, string) {
+	if !jsontext.Value(raw).IsValid() {
+		// Duplicate member names or invalid UTF-8 (the envelope walk let
+		// them through so that they fail only this object).
+		v := jsontext.Value(raw)
+		err := v.Compact(jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
+		msg := "malformed JSON"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		return nil, fmt.Sprintf("objects[%d]: %s", i, msg)
+	}
+	obj, err := stix.Parse(raw)
+	if err == nil && h.cfg.Validate != nil {
+		err = h.cfg.Validate(obj)
+	}
+	if err != nil {
+		var ve *stix.ValidationError
+		if errors.As(err, &ve) {
+			ve.Index = i
+		}
+		return nil, err.Error()
+	}
+	return obj, ""
+}
+
+func (h *Handler) putBatch(ctx context.Context, c policy.Caller, collection string, batch []*stix.Object, st *statusResource) error {
+	outs, err := h.st.Put(ctx, collection, c.Org.ID, batch)
+	if errors.Is(err, store.ErrNotFound) {
+		return Errorf(http.StatusNotFound, "collection %s was deleted while objects were being added", collection)
+	}
+	if err != nil {
+		return fmt.Errorf("storing %d objects: %w", len(batch), err)
+	}
+	for i, o := range batch {
+		d := statusDetail{ID: o.ID}
+		switch v := o.Version(); {
+		case !v.IsZero():
+			d.Version = stix.FormatTimestamp(v)
+		case outs[i].Added:
+			d.Version = formatDateAdded(outs[i].DateAdded)
+		}
+		if !outs[i].Added {
+			d.Message = "unchanged: this version is already in the collection"
+		}
+		st.SuccessCount++
+		st.Successes = append(st.Successes, d)
+	}
+	return nil
+}
+
+func (h *Handler) saveStatus(ctx context.Context, c policy.Caller, st statusResource) error {
+	b, err := json.Marshal(statusRecord{Owner: c.Org.ID, Status: st})
+	if err != nil {
+		return err
+	}
+	return h.st.SetRecord(ctx, statusKey(st.ID), b)
+}
+
+// status is Get Status (section 4.3). A status can be read by the
+// organisation that posted and by hub admins; to anyone else it does not
+// exist.
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) error {
+	c, err := caller(r)
+	if err != nil {
+		return err
+	}
+	if err := h.checkRoot(r); err != nil {
+		return err
+	}
+	id := r.PathValue("status")
+	notFound := Errorf(http.StatusNotFound, "status %q not found", id)
+	if !stix.IsUUID(id) {
+		return notFound
+	}
+	b, err := h.st.GetRecord(r.Context(), statusKey(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	var rec statusRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("status record %s: %w", id, err)
+	}
+	if rec.Owner != c.Org.ID && !c.IsHubAdmin() {
+		return notFound
+	}
+	return writeJSON(w, http.StatusOK, rec.Status)
+}
+
+// idOf and versionOf pull id and modified out of an object that failed,
+// for its status entry; they are best-effort and never fail.
+func idOf(raw []byte) string { return memberString(raw, "id") }
+func versionOf(raw []byte) string {
+	if v := memberString(raw, "modified"); v != "" {
+		return v
+	}
+	return memberString(raw, "created")
+}
+
+func memberString(raw []byte, name string) string {
+	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return ""
+	}
+	for dec.PeekKind() == '"' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return ""
+		}
+		if tok.String() == name && dec.PeekKind() == '"' {
+			v, err := dec.ReadToken()
+			if err != nil {
+				return ""
+			}
+			s := v.String()
+			if len(s) > 300 {
+				s = s[:300]
+			}
+			return s
+		}
+		if err := dec.SkipValue(); err != nil {
+			return ""
+		}
+	}
+	return ""
+}
