@@ -109,7 +109,7 @@ type fixture struct {
 	st     store.Store
 	srv    *httptest.Server
 	admin  string
-	coll   string // collection id
+	coll   string            // collection id
 	tokens map[string]string // "partner-write", "partner-read", "member", "stranger"
 }
 
