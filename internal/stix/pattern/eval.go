@@ -110,6 +110,12 @@ func (o *Observation) count() int64 {
 // that does not.
 const MaxBindings = 1024
 
+// MaxWork bounds the steps (observations tested, partial matches
+// combined) one Match call may take for a pattern with several observation
+// expressions, so that a hostile pattern cannot hold a CPU. A Match that
+// runs out of steps reports no match.
+const MaxWork = 1 << 22
+
 // maxSearch bounds the assignments tried when one bracketed expression
 // compares several object types; past it, the observation is not matched.
 const maxSearch = 1 << 16
@@ -148,7 +154,7 @@ func (p *Pattern) Match(obs []Observation) bool {
 		}
 		return false
 	}
-	ev := evaluator{obs: obs}
+	ev := evaluator{obs: obs, work: MaxWork}
 	return len(ev.eval(root)) > 0
 }
 
@@ -411,6 +417,10 @@ func walkPath(v any, steps []PathStep, fl vflags, o *Observation, fn func(any, v
 
 // test applies the comparison to one value reached by its path.
 func (c *Comparison) test(v any, fl vflags) bool {
+	m := c.m
+	if m == nil { // a tree not made by Parse
+		m = compile(c)
+	}
 	switch c.Op {
 	case OpEQ, OpNEQ:
 		eq := equalValue2(v, fl, &c.Value)
@@ -443,24 +453,24 @@ func (c *Comparison) test(v any, fl vflags) bool {
 		return r != c.Negated
 	case OpLike, OpMatches:
 		s, ok := textOf(v, fl)
-		if !ok || c.m == nil || c.m.re == nil {
+		if !ok || m.re == nil {
 			return false
 		}
-		return c.m.re.MatchString(s) != c.Negated
+		return m.re.MatchString(s) != c.Negated
 	case OpIsSubset, OpIsSuperset:
 		s, ok := v.(string)
-		if !ok || c.m == nil || !c.m.prefix.IsValid() {
+		if !ok || !m.prefix.IsValid() {
 			return false
 		}
 		p, ok := parsePrefix(s)
-		if !ok || p.Addr().Is4() != c.m.prefix.Addr().Is4() {
+		if !ok || p.Addr().Is4() != m.prefix.Addr().Is4() {
 			return false
 		}
 		var r bool
 		if c.Op == OpIsSubset {
-			r = c.m.prefix.Bits() <= p.Bits() && c.m.prefix.Contains(p.Addr())
+			r = m.prefix.Bits() <= p.Bits() && m.prefix.Contains(p.Addr())
 		} else {
-			r = p.Bits() <= c.m.prefix.Bits() && p.Contains(c.m.prefix.Addr())
+			r = p.Bits() <= m.prefix.Bits() && p.Contains(m.prefix.Addr())
 		}
 		return r != c.Negated
 	case OpExists:
@@ -534,6 +544,9 @@ func equalValue2(v any, fl vflags, k *Value) bool {
 			b, ok := binaryOf(s, fl)
 			kb, ok2 := binaryOf(k.Str, 0)
 			return ok && ok2 && bytes.Equal(b, kb)
+		}
+		if fl&fHash != 0 {
+			return strings.EqualFold(s, k.Str) // hex digests: case does not matter
 		}
 		return s == k.Str
 	case ValInt:
@@ -635,14 +648,27 @@ type use struct {
 }
 
 type evaluator struct {
-	obs []Observation
+	obs  []Observation
+	work int // steps left before the evaluation gives up
+}
+
+// spend takes n steps from the budget and reports whether any were left.
+func (ev *evaluator) spend(n int) bool {
+	ev.work -= n
+	return ev.work >= 0
 }
 
 func (ev *evaluator) eval(e ObservationExpr) []binding {
+	if ev.work < 0 {
+		return nil
+	}
 	switch x := e.(type) {
 	case *ObsBracket:
 		var out []binding
 		for i := range ev.obs {
+			if !ev.spend(1) {
+				return nil
+			}
 			o := &ev.obs[i]
 			if x.matches(o) {
 				out = append(out, binding{uses: []use{{i, 1}}, maxFirst: o.FirstObserved, minLast: o.LastObserved})
@@ -738,6 +764,9 @@ func (ev *evaluator) join(l, r []binding, ordered bool) []binding {
 	var out []binding
 	for _, a := range l {
 		for _, b := range r {
+			if !ev.spend(1) {
+				return nil
+			}
 			if ordered && a.maxFirst.After(b.minLast) {
 				continue
 			}
@@ -746,7 +775,7 @@ func (ev *evaluator) join(l, r []binding, ordered bool) []binding {
 				continue
 			}
 			out = append(out, c)
-			if len(out) >= 4*MaxBindings {
+			if len(out) >= 2*MaxBindings {
 				return prune(out)
 			}
 		}

@@ -358,3 +358,25 @@ func TestMatchDecodedWithLibrary(t *testing.T) {
 		t.Error("no match")
 	}
 }
+
+func TestMatchHandBuiltTree(t *testing.T) {
+	// A tree built without Parse has no compiled forms; Match still works.
+	p := &Pattern{Root: &ObsBracket{Comparison: &CompBinary{Op: And,
+		Left:  &Comparison{Path: ObjectPath{ObjectType: "file", Steps: []PathStep{{Kind: StepKey, Key: "name"}}}, Op: OpLike, Value: Value{Kind: ValString, Str: "r%"}},
+		Right: &Comparison{Path: ObjectPath{ObjectType: "ipv4-addr", Steps: []PathStep{{Kind: StepKey, Key: "value"}}}, Op: OpIsSubset, Value: Value{Kind: ValString, Str: "198.51.100.0/24"}},
+	}}}
+	obs := one(t, fileObj, `{"type":"ipv4-addr","value":"198.51.100.7"}`)
+	if !p.Match(obs) {
+		t.Errorf("%s: no match", p)
+	}
+	if p.Match(one(t, fileObj, `{"type":"ipv4-addr","value":"198.51.101.7"}`)) {
+		t.Errorf("%s: matched outside the CIDR", p)
+	}
+}
+
+func TestMatchHashCase(t *testing.T) {
+	runMatch(t, one(t, fileObj), []matchCase{
+		{"[file:hashes.MD5 = 'CEAD3F77F6CDA6EC00F57D76C9A6879F']", true},
+		{"[file:name = 'REPORT.EXE']", false}, // other strings are case-sensitive
+	})
+}
