@@ -121,7 +121,7 @@ const MaxWork = 1 << 22
 const maxSearch = 1 << 16
 
 // Match reports whether the observations, taken together, satisfy the
-// pattern (STIX 2.1 section 9.8): each bracketed observation expression is
+// pattern (STIX 2.1 chapter 9): each bracketed observation expression is
 // matched by one observation; AND and FOLLOWEDBY need distinct
 // observations (an observation with number_observed n counts as n); OR
 // needs either side; FOLLOWEDBY needs the left side's observations to have

@@ -52,3 +52,31 @@ func FuzzParse(f *testing.F) {
 		p.Match(obs)
 	})
 }
+
+// FuzzObservationFromJSON checks that building observations from
+// arbitrary observed-data and SCO JSON never panics, and that evaluating
+// patterns with references, lists and binary properties against the
+// result does not either. Seeds: testdata/fuzz/FuzzObservationFromJSON.
+func FuzzObservationFromJSON(f *testing.F) {
+	f.Add(`{"first_observed":"2024-01-01T00:00:00Z","last_observed":"2024-01-01T00:00:00Z","number_observed":2,"object_refs":["network-traffic--1"]}`,
+		`{"type":"network-traffic","id":"network-traffic--1","src_ref":"ipv4-addr--1","dst_ref":"ipv4-addr--1"}`,
+		`{"type":"ipv4-addr","id":"ipv4-addr--1","value":"10.0.0.1","resolves_to_refs":["network-traffic--1"]}`)
+	f.Add(`{"first_observed":"2024-01-01T00:00:00Z","last_observed":"2024-01-01T00:00:00Z","objects":{"0":{"type":"file","hashes":{"MD5":"00"},"magic_number_hex":"zz"},"1":{"type":"directory","contains_refs":["0","1"]}}}`, `{}`, `[]`)
+	pats := []*Pattern{
+		MustParse("[network-traffic:src_ref.value ISSUBSET '10.0.0.0/8' AND ipv4-addr:resolves_to_refs[*].dst_ref.value = '10.0.0.1']"),
+		MustParse("[file:hashes[*] = h'00' OR file:magic_number_hex LIKE '%' OR directory:contains_refs[1].contains_refs[0].hashes.MD5 MATCHES '0'] REPEATS 2 TIMES"),
+		MustParse("[EXISTS x:a[0][*].b] FOLLOWEDBY [x:c_bin = b'AAAA'] WITHIN 1 SECONDS"),
+	}
+	f.Fuzz(func(t *testing.T, odJSON, sco1, sco2 string) {
+		o, err := ObservationFromJSON([]byte(odJSON), []byte(sco1), []byte(sco2))
+		if err != nil {
+			return
+		}
+		if o.NumberObserved < 1 {
+			t.Fatalf("NumberObserved %d", o.NumberObserved)
+		}
+		for _, p := range pats {
+			p.Match([]Observation{o, o})
+		}
+	})
+}
