@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
+	"unicode/utf8"
 )
 
 // MaxObjectSize is the default limit on one object's encoded size.
@@ -44,99 +43,120 @@ func (o *Object) Version() time.Time {
 	return o.Created
 }
 
-// common is the typed view of the common properties; unknown members are
-// ignored here and kept in Raw.
-type common struct {
-	Type              string   `json:"type"`
-	ID                string   `json:"id"`
-	SpecVersion       string   `json:"spec_version"`
-	Created           string   `json:"created"`
-	Modified          string   `json:"modified"`
-	Revoked           bool     `json:"revoked"`
-	CreatedByRef      string   `json:"created_by_ref"`
-	ObjectMarkingRefs []string `json:"object_marking_refs"`
-}
-
 // Parse decodes one STIX object from raw JSON. It rejects malformed JSON,
-// invalid UTF-8, duplicate member names, nesting deeper than MaxDepth and
-// non-object values, and types the common properties. It does not apply
-// the spec's per-type rules: call Validate for that.
+// invalid UTF-8 (including unpaired surrogate escapes), duplicate member
+// names, nesting deeper than MaxDepth and non-object values, and types the
+// common properties. Raw of the result is a compacted copy of raw. Parse
+// does not apply the spec's per-type rules: call Validate for that.
 func Parse(raw []byte) (*Object, error) {
 	if len(raw) > MaxObjectSize {
-		return nil, &ValidationError{Msg: fmt.Sprintf("object is %d bytes, over the %d byte limit", len(raw), MaxObjectSize)}
+		return nil, parseError("", "", "", fmt.Sprintf("object is %d bytes, over the %d byte limit", len(raw), MaxObjectSize))
 	}
-	v := jsontext.Value(bytes.Clone(raw))
-	if err := v.Compact(); err != nil {
-		return nil, &ValidationError{Msg: "malformed JSON: " + jsonErrText(err)}
+	if !utf8.Valid(raw) {
+		return nil, parseError("", "", "", "malformed JSON: invalid UTF-8")
 	}
-	if v.Kind() != '{' {
-		return nil, &ValidationError{Msg: "not a JSON object"}
+	t := treePool.Get().(*tree)
+	defer t.release()
+	t.strict = true
+	root, err := t.parse(raw)
+	t.strict = false
+	if err != nil {
+		return nil, parseError("", "", "", "malformed JSON: "+err.Error())
 	}
-	if d := depth(v); d > MaxDepth {
-		return nil, &ValidationError{Msg: fmt.Sprintf("JSON nested %d deep, over the limit of %d", d, MaxDepth)}
+	if t.nodes[root].kind != jObj {
+		return nil, parseError("", "", "", "not a JSON object")
 	}
-	var c common
-	if err := json.Unmarshal(v, &c); err != nil {
-		return nil, &ValidationError{Msg: jsonErrText(err)}
+	o := &Object{}
+	str := func(key string, dst *string) error {
+		v := t.get(root, key)
+		if v < 0 || t.nodes[v].kind == jNull {
+			return nil
+		}
+		if t.nodes[v].kind != jStr {
+			return parseError(o.ID, o.Type, key, "must be a string, not "+t.nodes[v].kind.String())
+		}
+		*dst = strings.Clone(t.nodes[v].str)
+		return nil
 	}
-	o := &Object{
-		Type:              c.Type,
-		ID:                c.ID,
-		SpecVersion:       c.SpecVersion,
-		Revoked:           c.Revoked,
-		CreatedByRef:      c.CreatedByRef,
-		ObjectMarkingRefs: c.ObjectMarkingRefs,
-		Raw:               v,
+	var created, modified string
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"type", &o.Type}, {"id", &o.ID}, {"spec_version", &o.SpecVersion},
+		{"created_by_ref", &o.CreatedByRef}, {"created", &created}, {"modified", &modified}} {
+		if err := str(f.key, f.dst); err != nil {
+			return nil, err
+		}
 	}
 	if o.Type == "" {
-		return nil, &ValidationError{Path: "type", Msg: "required"}
+		return nil, parseError("", "", "type", "required")
 	}
 	if o.ID == "" {
-		return nil, &ValidationError{Type: o.Type, Path: "id", Msg: "required"}
+		return nil, parseError("", o.Type, "id", "required")
 	}
-	var err error
-	if c.Created != "" {
-		if o.Created, err = ParseTimestamp(c.Created); err != nil {
-			return nil, &ValidationError{ID: o.ID, Path: "created", Msg: err.Error()}
+	if v := t.get(root, "revoked"); v >= 0 && t.nodes[v].kind != jNull {
+		if t.nodes[v].kind != jBool {
+			return nil, parseError(o.ID, "", "revoked", "must be a boolean, not "+t.nodes[v].kind.String())
+		}
+		o.Revoked = t.nodes[v].b
+	}
+	if v := t.get(root, "object_marking_refs"); v >= 0 && t.nodes[v].kind != jNull {
+		if t.nodes[v].kind != jArr {
+			return nil, parseError(o.ID, "", "object_marking_refs", "must be a list, not "+t.nodes[v].kind.String())
+		}
+		for i, m := range t.members(v) {
+			s, ok := t.str(m.node)
+			if !ok {
+				return nil, parseError(o.ID, "", fmt.Sprintf("object_marking_refs[%d]", i), "must be a string")
+			}
+			o.ObjectMarkingRefs = append(o.ObjectMarkingRefs, strings.Clone(s))
 		}
 	}
-	if c.Modified != "" {
-		if o.Modified, err = ParseTimestamp(c.Modified); err != nil {
-			return nil, &ValidationError{ID: o.ID, Path: "modified", Msg: err.Error()}
+	if created != "" {
+		if o.Created, err = ParseTimestamp(created); err != nil {
+			return nil, parseError(o.ID, "", "created", err.Error())
 		}
+	}
+	if modified != "" {
+		if o.Modified, err = ParseTimestamp(modified); err != nil {
+			return nil, parseError(o.ID, "", "modified", err.Error())
+		}
+	}
+	if t.spaced {
+		o.Raw = compact(raw)
+	} else {
+		o.Raw = bytes.Clone(raw)
 	}
 	return o, nil
 }
 
-// depth returns the deepest nesting of objects and arrays in a valid JSON
-// value, skipping over string contents.
-func depth(v []byte) int {
-	d, maxd := 0, 0
+// compact returns a copy of the valid JSON text src without whitespace
+// outside strings.
+func compact(src []byte) []byte {
+	out := make([]byte, 0, len(src))
 	inStr := false
-	for i := 0; i < len(v); i++ {
-		c := v[i]
+	for i := 0; i < len(src); i++ {
+		c := src[i]
 		if inStr {
+			out = append(out, c)
 			switch c {
 			case '\\':
 				i++
+				out = append(out, src[i])
 			case '"':
 				inStr = false
 			}
 			continue
 		}
 		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
 		case '"':
 			inStr = true
-		case '{', '[':
-			d++
-			if d > maxd {
-				maxd = d
-			}
-		case '}', ']':
-			d--
 		}
+		out = append(out, c)
 	}
-	return maxd
+	return out
 }
 
 // jsonErrText shortens the JSON library's errors to what a user needs:
@@ -149,6 +169,9 @@ func jsonErrText(err error) string {
 }
 
 // ValidationError says which object and which property broke which rule.
+// Errors made by this package have Index -1; a caller that knows the
+// object's position in a bundle or stream sets Index (0-based) before
+// passing the error on.
 type ValidationError struct {
 	Index int    // position in the bundle or stream, -1 when unknown
 	ID    string // the object's id when known
@@ -157,17 +180,30 @@ type ValidationError struct {
 	Msg   string
 }
 
+// Error formats the error as
+//
+//	objects[3] (indicator--…): valid_from: required
+//
+// leaving out the position when Index is negative, the object when
+// neither ID nor Type is known, and the path when it is empty.
 func (e *ValidationError) Error() string {
 	var b strings.Builder
-	if e.Index > 0 || (e.Index == 0 && (e.ID != "" || e.Type != "")) {
-		fmt.Fprintf(&b, "objects[%d] ", e.Index)
+	if e.Index >= 0 {
+		b.WriteString("objects[")
+		b.WriteString(strconv.Itoa(e.Index))
+		b.WriteByte(']')
 	}
-	switch {
-	case e.ID != "":
-		fmt.Fprintf(&b, "(%s): ", e.ID)
-	case e.Type != "":
-		fmt.Fprintf(&b, "(%s): ", e.Type)
-	case b.Len() > 0:
+	who := e.ID
+	if who == "" {
+		who = e.Type
+	}
+	if who != "" {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("(" + who + ")")
+	}
+	if b.Len() > 0 {
 		b.WriteString(": ")
 	}
 	if e.Path != "" {
@@ -176,6 +212,11 @@ func (e *ValidationError) Error() string {
 	}
 	b.WriteString(e.Msg)
 	return b.String()
+}
+
+// parseError builds a ValidationError of Parse, with the position unknown.
+func parseError(id, typ, path, msg string) *ValidationError {
+	return &ValidationError{Index: -1, ID: id, Type: typ, Path: path, Msg: msg}
 }
 
 // ErrTimestamp is returned for a timestamp that is not in the STIX form

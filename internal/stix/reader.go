@@ -65,7 +65,12 @@ func (r *Reader) Next() (Item, error) {
 		if err != io.EOF {
 			var se *StreamError
 			if !errors.As(err, &se) {
-				err = &StreamError{Offset: r.dec.InputOffset(), Msg: r.describe(err)}
+				off := r.dec.InputOffset()
+				var syn *jsontext.SyntacticError
+				if errors.As(err, &syn) {
+					off = syn.ByteOffset
+				}
+				err = &StreamError{Offset: off, Msg: r.describe(err)}
 			}
 		}
 		r.err = err
@@ -102,7 +107,7 @@ func (r *Reader) next() (Item, error) {
 					return it, err
 				}
 			default:
-				off := r.dec.InputOffset()
+				off := r.nextOffset()
 				if _, err := r.dec.ReadValue(); err != nil {
 					return Item{}, err
 				}
@@ -130,8 +135,9 @@ func (r *Reader) next() (Item, error) {
 
 // element reads one array element that must be an object.
 func (r *Reader) element() (Item, error) {
-	off := r.dec.InputOffset()
-	if k := r.dec.PeekKind(); k != '{' && k != 0 {
+	k := r.dec.PeekKind()
+	off := r.nextOffset()
+	if k != '{' && k != 0 {
 		if _, err := r.dec.ReadValue(); err != nil {
 			return Item{}, err
 		}
@@ -146,37 +152,40 @@ func (r *Reader) element() (Item, error) {
 	if int64(len(v)) > r.limit {
 		return Item{}, &StreamError{Offset: off, Msg: fmt.Sprintf("object %d is %d bytes, over the %d byte limit", r.index, len(v), r.limit)}
 	}
-	it := Item{Index: r.index, Offset: off + leadingSpace(v), Raw: append([]byte(nil), v...)}
+	it := Item{Index: r.index, Offset: off, Raw: append([]byte(nil), v...)}
 	r.index++
 	return it, nil
 }
 
-func leadingSpace(v []byte) int64 {
-	var n int64
-	for _, c := range v {
-		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+// nextOffset returns the offset of the first byte of the value that
+// PeekKind has just looked at: InputOffset points just past the previous
+// token, before any whitespace and separator.
+func (r *Reader) nextOffset() int64 {
+	off := r.dec.InputOffset()
+	for _, c := range r.dec.UnreadBuffer() {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != ',' && c != ':' {
 			break
 		}
-		n++
+		off++
 	}
-	return n
+	return off
 }
 
 // topObject reads a top-level JSON object. A bundle is opened for
 // streaming (isBundle true, and its objects come from later calls); any
 // other object is returned whole as an item.
 func (r *Reader) topObject() (it Item, isBundle bool, err error) {
-	start := r.dec.InputOffset()
 	if _, err := r.dec.ReadToken(); err != nil { // '{'
 		return Item{}, false, err
 	}
-	start = r.dec.InputOffset() - 1
+	start := r.dec.InputOffset() - 1
 	r.src.mark(r.limit)
 	defer r.src.unmark()
 	// Rebuild the object member by member so that a bundle's "objects"
 	// array can be streamed instead of read whole.
 	buf := []byte{'{'}
 	var typ, id string
+	objectsNotArray := false
 	for r.dec.PeekKind() != '}' {
 		name, err := r.dec.ReadToken()
 		if err != nil {
@@ -203,6 +212,8 @@ func (r *Reader) topObject() (it Item, isBundle bool, err error) {
 			typ = stringValue(val)
 		case "id":
 			id = stringValue(val)
+		case "objects":
+			objectsNotArray = true
 		}
 		if len(buf) > 1 {
 			buf = append(buf, ',')
@@ -220,6 +231,9 @@ func (r *Reader) topObject() (it Item, isBundle bool, err error) {
 	}
 	buf = append(buf, '}')
 	if typ == "bundle" {
+		if objectsNotArray {
+			return Item{}, false, &StreamError{Offset: start, Msg: "bundle objects must be an array"}
+		}
 		// A bundle without objects (allowed: objects is optional), or with
 		// its objects array seen earlier; either way nothing to yield.
 		r.bundleType, r.bundleID, r.bundleStart = typ, id, start
@@ -237,11 +251,12 @@ func (r *Reader) finishBundle() error {
 		if err != nil {
 			return err
 		}
+		key := name.String() // the token is voided by the next read
 		val, err := r.dec.ReadValue()
 		if err != nil {
 			return err
 		}
-		switch name.String() {
+		switch key {
 		case "type":
 			r.bundleType = stringValue(val)
 		case "id":
