@@ -35,6 +35,13 @@ func testURL(tb testing.TB) string {
 // (search_path as a runtime parameter), so parallel tests never meet.
 func newSchema(tb testing.TB) *pgxpool.Config {
 	tb.Helper()
+	return newSchemaCleanup(tb, tb.Cleanup)
+}
+
+// newSchemaCleanup is newSchema registering the drop with cleanup, for
+// stores that outlive the (sub)test or benchmark that opens them.
+func newSchemaCleanup(tb testing.TB, cleanup func(func())) *pgxpool.Config {
+	tb.Helper()
 	url := testURL(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -49,7 +56,7 @@ func newSchema(tb testing.TB) *pgxpool.Config {
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		tb.Fatalf("create schema %s: %v", schema, err)
 	}
-	tb.Cleanup(func() {
+	cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, url)
@@ -74,11 +81,16 @@ func newSchema(tb testing.TB) *pgxpool.Config {
 // test ends (before the schema is dropped).
 func openOn(tb testing.TB, cfg *pgxpool.Config) *DB {
 	tb.Helper()
+	return openOnCleanup(tb, cfg, tb.Cleanup)
+}
+
+func openOnCleanup(tb testing.TB, cfg *pgxpool.Config, cleanup func(func())) *DB {
+	tb.Helper()
 	db, err := OpenConfig(context.Background(), cfg.Copy())
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
-	tb.Cleanup(func() { db.Close() })
+	cleanup(func() { db.Close() })
 	return db
 }
 
@@ -86,6 +98,13 @@ func openOn(tb testing.TB, cfg *pgxpool.Config) *DB {
 func openTest(tb testing.TB) *DB {
 	tb.Helper()
 	return openOn(tb, newSchema(tb))
+}
+
+// openTestCleanup opens a DB on a fresh schema, closed and dropped by
+// cleanup rather than when tb ends.
+func openTestCleanup(tb testing.TB, cleanup func(func())) *DB {
+	tb.Helper()
+	return openOnCleanup(tb, newSchemaCleanup(tb, cleanup), cleanup)
 }
 
 // uuidN returns a valid, deterministic UUID for n.

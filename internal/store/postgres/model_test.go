@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"slices"
 	"sort"
@@ -28,6 +29,14 @@ type modelVersion struct {
 // across batches, and that the first/last flags follow out-of-order
 // arrivals and deletions.
 func TestVersionsAgainstModel(t *testing.T) {
+	// Each check runs dozens of round trips; 40 checks (instead of rapid's
+	// 100) keep the test to a few seconds on a shared machine. An explicit
+	// -rapid.checks wins.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "rapid.checks" })
+	if !explicit {
+		flag.Set("rapid.checks", "40")
+	}
 	db := openTest(t)
 	ctx := context.Background()
 	n := 0

@@ -9,25 +9,47 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"fusion/internal/stix"
 	"fusion/internal/store"
 )
 
-// lockCollection locks the collection row for the rest of tx and returns
-// its surrogate key, the last date_added handed out in it and the
+// lockSQL locks the collection row for the rest of the transaction and
+// returns its surrogate key, the last date_added handed out in it and the
 // database clock in Unix microseconds. Every writer of a collection's
-// versions goes through here, so writers of one collection are serialised
-// (on all nodes) and commit in date_added order; readers therefore only
-// ever see a prefix of the date_added order.
-func lockCollection(ctx context.Context, tx pgx.Tx, collection string) (seq, last, now int64, err error) {
-	err = tx.QueryRow(ctx, `SELECT seq, last_added, floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint
-		FROM collections WHERE id = $1 FOR NO KEY UPDATE`, collection).Scan(&seq, &last, &now)
+// versions takes this lock first, so writers of one collection are
+// serialised (on all nodes) and commit in date_added order; readers
+// therefore only ever see a prefix of the date_added order. The database
+// clock, not the node's, keeps date_added close to real time when nodes'
+// clocks disagree.
+const lockSQL = `SELECT seq, last_added, floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+	FROM collections WHERE id = $1 FOR NO KEY UPDATE`
+
+func lockCollection(ctx context.Context, tx pgx.Tx, collection string) (seq int64, err error) {
+	var last, now int64
+	err = tx.QueryRow(ctx, lockSQL, collection).Scan(&seq, &last, &now)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, 0, 0, fmt.Errorf("collection %s: %w", collection, store.ErrNotFound)
+		return 0, fmt.Errorf("collection %s: %w", collection, store.ErrNotFound)
 	}
-	return seq, last, now, err
+	return seq, err
 }
+
+// existingSQL returns, for each id in $2 that has versions in collection
+// $1, all its version keys and the row ids (ctid) of its first and last
+// version. The aggregate in the LATERAL subquery keeps it a per-id probe
+// of versions_key whatever the planner's statistics say (a semi- or hash
+// join here would read the whole collection). The ctids stay valid until
+// commit because every writer of the collection holds its lock.
+const existingSQL = `SELECT u.id, x.mods, x.first_tid, x.last_tid
+	FROM unnest($2::text[]) AS u(id)
+	CROSS JOIN LATERAL (
+		SELECT array_agg(v.modified) AS mods,
+			(array_agg(v.ctid) FILTER (WHERE v.is_first))[1] AS first_tid,
+			(array_agg(v.ctid) FILTER (WHERE v.is_last))[1] AS last_tid
+		FROM versions v
+		WHERE v.coll = (SELECT seq FROM collections WHERE id = $1) AND v.id = u.id) AS x
+	WHERE x.mods IS NOT NULL`
 
 // newRow is one version Put is about to insert.
 type newRow struct {
@@ -37,31 +59,30 @@ type newRow struct {
 	first, last bool
 }
 
-// objState is what Put knows about one object id while it walks the
-// batch: its smallest and largest version key so far, and which row
-// carries the first/last flag (-1: a row already in the database).
+// objState is what Put knows about one object while it walks the batch:
+// its smallest and largest version key so far and which row carries the
+// first/last flag: an index into the new rows, or -1 for the stored row
+// firstTID/lastTID.
 type objState struct {
+	keys              map[int64]struct{} // stored version keys
 	min, max          int64
 	firstRow, lastRow int
+	firstTID, lastTID pgtype.TID
 }
 
 // Put stores the versions of objs that are not yet in the collection, in
-// one transaction. It locks the collection row, looks up which version
-// keys exist, assigns date_added = max(database clock, previous + 1µs) in
-// input order, moves the first/last flags, COPYs the new rows and commits:
-// all of them are stored or none. The result is aligned with objs.
-// ErrNotFound if the collection does not exist.
+// one transaction: it locks the collection row, reads the stored version
+// keys of the batch's objects, assigns date_added = max(database clock,
+// previous + 1µs) in input order, moves the first/last flags, COPYs the new
+// rows and commits. All new versions are stored or none is. The result is
+// aligned with objs. ErrNotFound if the collection does not exist.
 func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.Object) ([]store.PutOutcome, error) {
 	out := make([]store.PutOutcome, len(objs))
 
 	// Everything that needs no database happens before the lock is taken.
-	type vkey struct {
-		id  string
-		key int64
-	}
 	keys := make([]int64, len(objs))
-	seen := make(map[vkey]struct{}, len(objs))
-	cands := make([]int, 0, len(objs)) // first occurrence of each (id, version key)
+	ids := make([]string, 0, len(objs))
+	idSeen := make(map[string]struct{}, len(objs))
 	for i, o := range objs {
 		if o == nil {
 			return nil, fmt.Errorf("postgres: put: objs[%d] is nil", i)
@@ -74,22 +95,9 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 			return nil, fmt.Errorf("postgres: put: objs[%d] (%s): %w", i, o.ID, err)
 		}
 		keys[i] = k
-		vk := vkey{o.ID, k}
-		if _, dup := seen[vk]; dup {
-			continue
-		}
-		seen[vk] = struct{}{}
-		cands = append(cands, i)
-	}
-	candIDs := make([]string, len(cands))
-	candKeys := make([]int64, len(cands))
-	uniqIDs := make([]string, 0, len(cands))
-	idSeen := make(map[string]struct{}, len(cands))
-	for j, i := range cands {
-		candIDs[j], candKeys[j] = objs[i].ID, keys[i]
-		if _, ok := idSeen[objs[i].ID]; !ok {
-			idSeen[objs[i].ID] = struct{}{}
-			uniqIDs = append(uniqIDs, objs[i].ID)
+		if _, ok := idSeen[o.ID]; !ok {
+			idSeen[o.ID] = struct{}{}
+			ids = append(ids, o.ID)
 		}
 	}
 
@@ -99,83 +107,95 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 	}
 	defer tx.Rollback(ctx)
 
-	seq, last, now, err := lockCollection(ctx, tx, collection)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: put: %w", err)
-	}
-	if len(cands) == 0 {
-		return out, nil
-	}
-
-	// Which (id, version key) pairs exist, and the current version-key
-	// range of each object, in one round trip.
-	var b pgx.Batch
-	b.Queue(`SELECT k.id, k.m FROM unnest($2::text[], $3::bigint[]) AS k(id, m)
-		WHERE EXISTS (SELECT 1 FROM versions v WHERE v.coll = $1 AND v.id = k.id AND v.modified = k.m)`,
-		seq, candIDs, candKeys)
-	b.Queue(`SELECT id, mn, mx FROM (
-			SELECT u.id,
-				(SELECT min(modified) FROM versions v WHERE v.coll = $1 AND v.id = u.id) AS mn,
-				(SELECT max(modified) FROM versions v WHERE v.coll = $1 AND v.id = u.id) AS mx
-			FROM unnest($2::text[]) AS u(id)) s
-		WHERE mn IS NOT NULL`, seq, uniqIDs)
-	existing := make(map[vkey]struct{})
-	state := make(map[string]*objState, len(uniqIDs))
-	if err := readBatch(tx.SendBatch(ctx, &b),
-		func(r pgx.Rows) error {
-			var k vkey
-			_, err := pgx.ForEachRow(r, []any{&k.id, &k.key}, func() error {
-				existing[k] = struct{}{}
-				return nil
-			})
-			return err
-		},
-		func(r pgx.Rows) error {
+	// Lock and look up in one round trip.
+	var (
+		b              pgx.Batch
+		found          bool
+		seq, last, now int64
+	)
+	b.Queue(lockSQL, collection).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&seq, &last, &now)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	state := make(map[string]*objState, len(ids))
+	if len(ids) > 0 {
+		b.Queue(existingSQL, collection, ids).Query(func(rows pgx.Rows) error {
 			var (
 				id     string
-				mn, mx int64
+				mods   []int64
+				ft, lt pgtype.TID
 			)
-			_, err := pgx.ForEachRow(r, []any{&id, &mn, &mx}, func() error {
-				state[id] = &objState{min: mn, max: mx, firstRow: -1, lastRow: -1}
+			_, err := pgx.ForEachRow(rows, []any{&id, &mods, &ft, &lt}, func() error {
+				st := &objState{keys: make(map[int64]struct{}, len(mods)), min: math.MaxInt64, max: math.MinInt64,
+					firstRow: -1, lastRow: -1, firstTID: ft, lastTID: lt}
+				for _, m := range mods {
+					st.keys[m] = struct{}{}
+					st.min, st.max = min(st.min, m), max(st.max, m)
+				}
+				state[id] = st
 				return nil
 			})
 			return err
-		}); err != nil {
+		})
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, fmt.Errorf("postgres: put: look up existing versions: %w", err)
 	}
+	if !found {
+		return nil, fmt.Errorf("postgres: put: collection %s: %w", collection, store.ErrNotFound)
+	}
 
-	// Assign date_added in input order and work out the flags.
-	rowsNew := make([]newRow, 0, len(cands))
-	var clearFirst, clearLast []string
-	for _, i := range cands {
-		o, k := objs[i], keys[i]
-		if _, ok := existing[vkey{o.ID, k}]; ok {
-			continue
+	// Assign date_added in input order and move the flags.
+	rowsNew := make([]newRow, 0, len(objs))
+	// Non-nil, so that an empty list is an empty array and not NULL.
+	clearFirst, clearLast := []pgtype.TID{}, []pgtype.TID{}
+	type vkey struct {
+		id  string
+		key int64
+	}
+	inBatch := make(map[vkey]struct{}, len(objs))
+	for i, o := range objs {
+		k := keys[i]
+		st := state[o.ID]
+		if st != nil {
+			if _, ok := st.keys[k]; ok {
+				continue // stored already
+			}
 		}
+		vk := vkey{o.ID, k}
+		if _, ok := inBatch[vk]; ok {
+			continue // earlier in this batch
+		}
+		inBatch[vk] = struct{}{}
 		last = max(now, last+1)
 		r := len(rowsNew)
 		rowsNew = append(rowsNew, newRow{obj: o, key: k, dateAdded: last})
 		out[i] = store.PutOutcome{Added: true, DateAdded: microsTime(last)}
-		st := state[o.ID]
 		if st == nil {
 			state[o.ID] = &objState{min: k, max: k, firstRow: r, lastRow: r}
 			rowsNew[r].first, rowsNew[r].last = true, true
 			continue
 		}
 		if k < st.min {
-			if st.firstRow < 0 {
-				clearFirst = append(clearFirst, o.ID)
-			} else {
+			if st.firstRow >= 0 {
 				rowsNew[st.firstRow].first = false
+			} else if st.firstTID.Valid {
+				clearFirst = append(clearFirst, st.firstTID)
+				st.firstTID.Valid = false
 			}
 			st.min, st.firstRow = k, r
 			rowsNew[r].first = true
 		}
 		if k > st.max {
-			if st.lastRow < 0 {
-				clearLast = append(clearLast, o.ID)
-			} else {
+			if st.lastRow >= 0 {
 				rowsNew[st.lastRow].last = false
+			} else if st.lastTID.Valid {
+				clearLast = append(clearLast, st.lastTID)
+				st.lastTID.Valid = false
 			}
 			st.max, st.lastRow = k, r
 			rowsNew[r].last = true
@@ -186,11 +206,11 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 	}
 
 	b = pgx.Batch{}
-	if len(clearFirst) > 0 {
-		b.Queue(`UPDATE versions SET is_first = false WHERE coll = $1 AND id = ANY($2) AND is_first`, seq, clearFirst)
-	}
-	if len(clearLast) > 0 {
-		b.Queue(`UPDATE versions SET is_last = false WHERE coll = $1 AND id = ANY($2) AND is_last`, seq, clearLast)
+	if len(clearFirst)+len(clearLast) > 0 {
+		clearAny := append(append([]pgtype.TID{}, clearFirst...), clearLast...)
+		// A TID scan: no plan can wander over the collection.
+		b.Queue(`UPDATE versions SET is_first = is_first AND NOT ctid = ANY($2), is_last = is_last AND NOT ctid = ANY($3)
+			WHERE ctid = ANY($4) AND coll = $1`, seq, clearFirst, clearLast, clearAny)
 	}
 	b.Queue(`UPDATE collections SET last_added = $2 WHERE seq = $1`, seq, last)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
@@ -219,22 +239,6 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 		return nil, fmt.Errorf("postgres: put: commit: %w", err)
 	}
 	return out, nil
-}
-
-// readBatch reads the results of a batch of queries, one function per
-// queued query, and closes it.
-func readBatch(br pgx.BatchResults, read ...func(pgx.Rows) error) error {
-	for _, f := range read {
-		rows, err := br.Query()
-		if err == nil {
-			err = f(rows)
-		}
-		if err != nil {
-			br.Close()
-			return err
-		}
-	}
-	return br.Close()
 }
 
 // versionCond returns the SQL condition selecting versions by vm (the
@@ -374,7 +378,7 @@ func (db *DB) Delete(ctx context.Context, collection, id string, versions store.
 		return 0, fmt.Errorf("postgres: delete: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	seq, _, _, err := lockCollection(ctx, tx, collection)
+	seq, err := lockCollection(ctx, tx, collection)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: delete: %w", err)
 	}

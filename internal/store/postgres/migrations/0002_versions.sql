@@ -1,8 +1,8 @@
 -- Object versions. date_added is Unix microseconds, unique and strictly
 -- increasing per collection (see collections.last_added); modified is the
 -- version key in Unix nanoseconds, -9223372036854775808 for objects without
--- one. is_first/is_last mark the earliest and the newest version of each
--- object so that "first" and "last" listings are single index range scans.
+-- one. is_first/is_last mark the version with the smallest and the largest
+-- version key of each object.
 --
 -- There is deliberately no foreign key to collections: a per-row RI check
 -- would cost more than the whole COPY on bulk loads. Put locks the
@@ -24,5 +24,10 @@ CREATE TABLE versions (
 
 -- One row per (object, version key); also serves id lookups and deletes.
 CREATE UNIQUE INDEX versions_key ON versions (coll, id, modified);
-CREATE INDEX versions_first ON versions (coll, date_added) WHERE is_first;
-CREATE INDEX versions_last ON versions (coll, date_added) WHERE is_last;
+
+-- "last" and "first" listings are one range scan of this index in
+-- date_added order. It holds only the first and last version of each
+-- object, so such a scan passes over at most one entry per object that it
+-- does not return (the other end of a multi-version object), while a new
+-- object's row - both first and last - costs one index entry, not two.
+CREATE INDEX versions_edge ON versions (coll, date_added) WHERE is_first OR is_last;
