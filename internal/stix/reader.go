@@ -39,6 +39,7 @@ type Reader struct {
 	bundleType, bundleID string
 	bundleStart          int64
 	sawObjects           bool
+	objStart             int64 // offset of the object being read, for size errors
 	err                  error
 }
 
@@ -67,7 +68,10 @@ func (r *Reader) Next() (Item, error) {
 			if !errors.As(err, &se) {
 				off := r.dec.InputOffset()
 				var syn *jsontext.SyntacticError
-				if errors.As(err, &syn) {
+				switch {
+				case errors.Is(err, errTooLarge):
+					off = r.objStart
+				case errors.As(err, &syn):
 					off = syn.ByteOffset
 				}
 				err = &StreamError{Offset: off, Msg: r.describe(err)}
@@ -143,6 +147,7 @@ func (r *Reader) element() (Item, error) {
 		}
 		return Item{}, &StreamError{Offset: off, Msg: fmt.Sprintf("objects[%d] is not a JSON object", r.index)}
 	}
+	r.objStart = off
 	r.src.mark(r.limit)
 	v, err := r.dec.ReadValue()
 	r.src.unmark()
@@ -179,6 +184,7 @@ func (r *Reader) topObject() (it Item, isBundle bool, err error) {
 		return Item{}, false, err
 	}
 	start := r.dec.InputOffset() - 1
+	r.objStart = start
 	r.src.mark(r.limit)
 	defer r.src.unmark()
 	// Rebuild the object member by member so that a bundle's "objects"

@@ -285,10 +285,14 @@ func sco(name string, rs []rule, p ...*propSpec) *objSpec {
 	return spec(name, clSCO, append(rules(ruleSpecVersion), rs...), scoCommon, p)
 }
 
+// Custom object types get the common-property rules; their other
+// properties are theirs to define, so no x_ prefix is expected.
 var (
 	customSDO = spec("custom object", clSDO, rules(ruleSpecVersion, ruleModified), sdoCommon)
 	customSCO = spec("custom object", clSCO, rules(ruleSpecVersion), scoCommon)
 )
+
+func init() { customSDO.open, customSCO.open = true, true }
 
 // specs maps each object type of STIX 2.1 to its description.
 var specs map[string]*objSpec

@@ -248,6 +248,8 @@ func (c *checker) lintID(spec *objSpec) {
 	_, u, _ := strings.Cut(c.id, "--")
 	v := uuidVersion(u)
 	switch {
+	case c.typ == "process" && (v == '4' || v == '5'):
+		// process has no ID-contributing properties: UUIDv4 is right.
 	case spec.class == clSCO && v != '5':
 		c.warn("id", "SCO identifiers should be UUIDv5 (deterministic), this is version %c", v)
 	case spec.class != clSCO && v != '4':
