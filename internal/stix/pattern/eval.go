@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -108,13 +109,13 @@ func (o *Observation) count() int64 {
 // expressions (AND, FOLLOWEDBY, REPEATS) over many matching observations
 // may, past the cap, miss a match that exists; they never report a match
 // that does not.
-const MaxBindings = 1024
+const MaxBindings = 128
 
 // MaxWork bounds the steps (observations tested, partial matches
 // combined) one Match call may take for a pattern with several observation
 // expressions, so that a hostile pattern cannot hold a CPU. A Match that
 // runs out of steps reports no match.
-const MaxWork = 1 << 22
+const MaxWork = 1 << 23
 
 // maxSearch bounds the assignments tried when one bracketed expression
 // compares several object types; past it, the observation is not matched.
@@ -672,7 +673,7 @@ func (ev *evaluator) eval(e ObservationExpr) []binding {
 			o := &ev.obs[i]
 			if x.matches(o) {
 				out = append(out, binding{uses: []use{{i, 1}}, maxFirst: o.FirstObserved, minLast: o.LastObserved})
-				if len(out) >= MaxBindings {
+				if len(out) >= maxSingles {
 					break
 				}
 			}
@@ -683,7 +684,7 @@ func (ev *evaluator) eval(e ObservationExpr) []binding {
 	case *ObsBinary:
 		l := ev.eval(x.Left)
 		if x.Op == ObsOr {
-			return prune(append(l, ev.eval(x.Right)...))
+			return ev.prune(append(l, ev.eval(x.Right)...))
 		}
 		if len(l) == 0 {
 			return nil
@@ -738,24 +739,81 @@ func (ev *evaluator) eval(e ObservationExpr) []binding {
 			if total < q.Times {
 				return nil
 			}
-			return ev.power(in, q.Times)
+			return ev.repeat(in, q.Times)
 		}
 	}
 	return nil
 }
 
-// power returns the bindings of k distinct matches of b.
-func (ev *evaluator) power(b []binding, k int64) []binding {
+// maxSingles caps the one-observation matches kept for one node; they are
+// cheap, and REPEATS over a bracket needs as many as it counts.
+const maxSingles = 8192
+
+func allSingles(bs []binding) bool {
+	for _, x := range bs {
+		if len(x.uses) != 1 || x.uses[0].n != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// repeat returns bindings of k distinct matches of b.
+func (ev *evaluator) repeat(b []binding, k int64) []binding {
 	if k == 1 || len(b) == 0 {
 		return b
 	}
-	half := ev.power(b, k/2)
-	r := ev.join(half, half, false)
-	if k%2 == 1 {
-		r = ev.join(r, b, false)
+	if allSingles(b) {
+		return ev.repeatSingles(b, k)
 	}
-	return r
+	cur := b
+	for j := int64(1); j < k && len(cur) > 0; j++ {
+		cur = ev.join(cur, b, false)
+	}
+	return cur
 }
+
+// repeatSingles handles the common case where every match uses one
+// observation: for each observation in first_observed order it takes the
+// instances of that and the following observations until k are taken, so
+// the sets it returns are the tightest in time (best for WITHIN).
+func (ev *evaluator) repeatSingles(b []binding, k int64) []binding {
+	items := slices.Clone(b)
+	sort.SliceStable(items, func(i, j int) bool { return items[i].maxFirst.Before(items[j].maxFirst) })
+	var out []binding
+	for i := range items {
+		if !ev.spend(len(items)) {
+			return nil
+		}
+		need := k
+		c := binding{maxFirst: items[i].maxFirst, minLast: items[i].minLast}
+		for j := i; j < len(items) && need > 0; j++ {
+			o := items[j].uses[0].obs
+			if slices.ContainsFunc(c.uses, func(u use) bool { return u.obs == o }) {
+				continue
+			}
+			take := min(ev.obs[o].count(), need)
+			c.uses = append(c.uses, use{o, take})
+			need -= take
+			if items[j].maxFirst.After(c.maxFirst) {
+				c.maxFirst = items[j].maxFirst
+			}
+			if items[j].minLast.Before(c.minLast) {
+				c.minLast = items[j].minLast
+			}
+		}
+		if need > 0 {
+			break // starting later only leaves fewer instances
+		}
+		sort.Slice(c.uses, func(x, y int) bool { return c.uses[x].obs < c.uses[y].obs })
+		out = append(out, c)
+	}
+	return ev.prune(out)
+}
+
+// maxPartners is how many right bindings join keeps for one left binding:
+// enough variety for later qualifiers, without the full cross product.
+const maxPartners = 8
 
 // join combines every left binding with every right binding that uses
 // no observation instance twice; with ordered, the left must be able to
@@ -763,8 +821,12 @@ func (ev *evaluator) power(b []binding, k int64) []binding {
 func (ev *evaluator) join(l, r []binding, ordered bool) []binding {
 	var out []binding
 	for _, a := range l {
+		partners := 0
 		for _, b := range r {
-			if !ev.spend(1) {
+			if partners == maxPartners {
+				break
+			}
+			if !ev.spend(1 + len(a.uses) + len(b.uses)) {
 				return nil
 			}
 			if ordered && a.maxFirst.After(b.minLast) {
@@ -774,13 +836,14 @@ func (ev *evaluator) join(l, r []binding, ordered bool) []binding {
 			if !ok {
 				continue
 			}
+			partners++
 			out = append(out, c)
 			if len(out) >= 2*MaxBindings {
-				return prune(out)
+				return ev.prune(out)
 			}
 		}
 	}
-	return prune(out)
+	return ev.prune(out)
 }
 
 func (ev *evaluator) combine(a, b binding) (binding, bool) {
@@ -817,15 +880,34 @@ func (ev *evaluator) combine(a, b binding) (binding, bool) {
 // prune drops duplicate bindings and bindings that use a superset of
 // another's observations (the smaller one is at least as good for every
 // operator and qualifier), and keeps at most MaxBindings.
-func prune(bs []binding) []binding {
+func (ev *evaluator) prune(bs []binding) []binding {
 	if len(bs) <= 1 {
 		return bs
+	}
+	if allSingles(bs) {
+		// cheap and common (a bracket, an OR of brackets): drop repeats
+		// of an observation, keep up to maxSingles
+		seen := make(map[int]bool, len(bs))
+		out := bs[:0:0]
+		for _, b := range bs {
+			if o := b.uses[0].obs; !seen[o] {
+				seen[o] = true
+				out = append(out, b)
+				if len(out) == maxSingles {
+					break
+				}
+			}
+		}
+		return out
 	}
 	sort.SliceStable(bs, func(i, j int) bool { return size(bs[i]) < size(bs[j]) })
 	out := bs[:0:0]
 	for _, b := range bs {
 		dominated := false
 		for _, k := range out {
+			if !ev.spend(1 + len(k.uses)) {
+				return nil
+			}
 			if subset(k.uses, b.uses) {
 				dominated = true
 				break

@@ -380,3 +380,36 @@ func TestMatchHashCase(t *testing.T) {
 		{"[file:name = 'REPORT.EXE']", false}, // other strings are case-sensitive
 	})
 }
+
+// TestMatchManyObservations runs observation-level patterns over 300
+// observations (every file matches size > 0), where partial matches are
+// many and the evaluator's bounds come into play.
+func TestMatchManyObservations(t *testing.T) {
+	obs := benchObservations(&testing.B{}, 300)
+	runMatch(t, obs, []matchCase{
+		{strings.Repeat("[file:size > 0] AND ", 7) + "[file:size > 0]", true},
+		{"(" + strings.Repeat("[file:size > 0] FOLLOWEDBY ", 7) + "[file:size > 0]) WITHIN 10 SECONDS", true},
+		{"[file:size > 0] REPEATS 20 TIMES", true},
+		{"[file:size > 0] REPEATS 300 TIMES", true},
+		{"[file:size > 0] REPEATS 301 TIMES", false},
+		{"([file:size > 1290] OR [ipv4-addr:value = '10.0.0.7']) REPEATS 10 TIMES", true},
+		{"([file:size > 1290] OR [ipv4-addr:value = '10.0.0.7']) REPEATS 11 TIMES", false},
+		{"([file:size > 0] OR [ipv4-addr:value LIKE '%']) REPEATS 250 TIMES WITHIN 5 SECONDS", true},
+		{"[file:size > 1290] AND [file:size > 1290] AND [network-traffic:dst_ref.value = '10.0.0.9']", true},
+		{"[file:size > 1297] AND [file:size > 1297]", true},
+		{"[file:size > 1298] AND [file:size > 1298]", false},
+		{"[file:size > 1297] AND [file:size > 1297] AND [file:size > 1297]", false},
+	})
+	// Pathological patterns finish (bounded by MaxWork); their result may
+	// be a missed match but never a false one.
+	for _, src := range []string{
+		strings.Repeat("[file:size > 0] AND ", 60) + "[file:size > 0]",
+		strings.Repeat("[file:size > 0] FOLLOWEDBY ", 60) + "[file:size > 0]",
+		"(([file:size > 0] REPEATS 10 TIMES) REPEATS 10 TIMES) REPEATS 3 TIMES",
+	} {
+		MustParse(src).Match(obs)
+	}
+	if MustParse(strings.Repeat("[file:size > 1298] AND ", 30) + "[file:size > 1298]").Match(obs) {
+		t.Error("a 31-fold AND over one matching observation matched")
+	}
+}
