@@ -595,7 +595,9 @@ func (x *extractor) emails(s []byte) {
 		for a > 0 && localByte[s[a-1]] != 0 {
 			a--
 		}
-		for a < i && s[a] == '.' {
+		// text quotes the address more often than a local part starts
+		// with a symbol: start at a letter or digit
+		for a < i && !alnum[s[a]] {
 			a++
 		}
 		b := i + 1
