@@ -192,6 +192,9 @@ func parseDateAdded(name, v string) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("%s header %q is not a timestamp", name, truncate(v, 60))
 		}
 		t = t2.UTC()
+		if t.Year() < 1 || t.Year() > 9999 {
+			return time.Time{}, fmt.Errorf("%s header %q is out of range", name, truncate(v, 60))
+		}
 	}
 	return t, nil
 }

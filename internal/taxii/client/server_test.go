@@ -38,7 +38,7 @@ type fixture struct {
 	readToken  string // member, read only
 }
 
-func newFixture(t *testing.T, maxContent int64) *fixture {
+func newFixture(t testing.TB, maxContent int64) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fusion.db"))
