@@ -78,3 +78,34 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkValidateIndicator validates one typical indicator of about
+// 1 KB (markings, kill chain, external reference, STIX pattern).
+func BenchmarkValidateIndicator(b *testing.B) {
+	t := &testing.T{}
+	o, err := Parse(build(t, validObjects["indicator"]))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(o.Raw)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := Validate(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseIndicator parses the same indicator.
+func BenchmarkParseIndicator(b *testing.B) {
+	raw := build(&testing.T{}, validObjects["indicator"])
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Parse(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -112,12 +112,15 @@ func (t *tree) parse(src []byte) (int32, error) {
 	return root, nil
 }
 
+// release returns t to the pool. Its slices keep borrowed strings of the
+// last input (harmless: nothing reads them before the next parse resets
+// the slices); clearing them would cost more than the parse. Trees grown
+// by unusually large objects are dropped instead of pinning their memory.
 func (t *tree) release() {
 	t.src = nil
-	// Drop borrowed strings so the pool does not pin the last Raw.
-	clear(t.nodes[:cap(t.nodes)])
-	clear(t.kids[:cap(t.kids)])
-	clear(t.stack[:cap(t.stack)])
+	if cap(t.nodes) > 1<<14 || cap(t.kids) > 1<<14 || cap(t.stack) > 1<<12 {
+		return
+	}
 	treePool.Put(t)
 }
 
@@ -218,23 +221,35 @@ func (t *tree) borrow(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
+// strStop marks the bytes that end the fast scan of a string: the closing
+// quote, an escape, or a control character (invalid in JSON strings).
+var strStop = func() (tab [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		tab[c] = true
+	}
+	tab['"'], tab['\\'] = true, true
+	return tab
+}()
+
 func (t *tree) string() (string, error) {
 	t.pos++ // opening quote
 	start := t.pos
-	for t.pos < len(t.src) {
-		switch c := t.src[t.pos]; {
-		case c == '"':
-			s := t.borrow(t.src[start:t.pos])
-			t.pos++
-			return s, nil
-		case c == '\\':
-			return t.escaped(start)
-		case c < 0x20:
-			return "", t.syntax("control character in string")
-		}
-		t.pos++
+	src := t.src
+	i := t.pos
+	for i < len(src) && !strStop[src[i]] {
+		i++
 	}
-	return "", t.syntax("")
+	t.pos = i
+	switch {
+	case i >= len(src):
+		return "", t.syntax("")
+	case src[i] == '"':
+		t.pos++
+		return t.borrow(src[start:i]), nil
+	case src[i] == '\\':
+		return t.escaped(start)
+	}
+	return "", t.syntax("control character in string")
 }
 
 // escaped finishes a string that contains escapes, building a copy.

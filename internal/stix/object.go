@@ -223,35 +223,59 @@ func parseError(id, typ, path, msg string) *ValidationError {
 // YYYY-MM-DDTHH:mm:ss[.s+]Z.
 var ErrTimestamp = errors.New("timestamp must be RFC 3339 in UTC with a literal Z, e.g. 2016-05-12T08:17:27.000Z")
 
-// ParseTimestamp parses a STIX 2.1 timestamp (spec 3.2): RFC 3339, UTC,
-// uppercase T and Z, any number of fractional second digits.
+// ParseTimestamp parses a STIX 2.1 timestamp (spec 2.14): RFC 3339 in
+// UTC, uppercase T and Z, any number of fractional second digits (those
+// past nanoseconds are dropped). Fields must be in range for the calendar
+// (no February 30th, no leap second 60).
 func ParseTimestamp(s string) (time.Time, error) {
-	if len(s) < 20 || s[len(s)-1] != 'Z' || s[10] != 'T' || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' {
+	n := len(s)
+	if n < 20 || s[n-1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, ErrTimestamp
 	}
-	for i := 0; i < 19; i++ {
-		if i == 4 || i == 7 || i == 10 || i == 13 || i == 16 {
-			continue
-		}
-		if s[i] < '0' || s[i] > '9' {
-			return time.Time{}, ErrTimestamp
-		}
-	}
-	if len(s) > 20 {
-		if s[19] != '.' || len(s) == 21 {
-			return time.Time{}, ErrTimestamp
-		}
-		for i := 20; i < len(s)-1; i++ {
-			if s[i] < '0' || s[i] > '9' {
+	var f [6]int // year, month, day, hour, minute, second
+	for i, span := range [6][2]int{{0, 4}, {5, 7}, {8, 10}, {11, 13}, {14, 16}, {17, 19}} {
+		v := 0
+		for j := span[0]; j < span[1]; j++ {
+			c := s[j]
+			if c < '0' || c > '9' {
 				return time.Time{}, ErrTimestamp
 			}
+			v = v*10 + int(c-'0')
+		}
+		f[i] = v
+	}
+	nsec := 0
+	if n > 20 {
+		if s[19] != '.' || n == 21 {
+			return time.Time{}, ErrTimestamp
+		}
+		for j, scale := 20, 100000000; j < n-1; j++ {
+			c := s[j]
+			if c < '0' || c > '9' {
+				return time.Time{}, ErrTimestamp
+			}
+			nsec += int(c-'0') * scale
+			scale /= 10
 		}
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
+	year, month, day := f[0], f[1], f[2]
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || f[3] > 23 || f[4] > 59 || f[5] > 59 {
 		return time.Time{}, ErrTimestamp
 	}
-	return t.UTC(), nil
+	return time.Date(year, time.Month(month), day, f[3], f[4], f[5], nsec, time.UTC), nil
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // FormatTimestamp writes t in STIX form with at least millisecond

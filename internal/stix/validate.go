@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -38,10 +39,12 @@ func (w Warning) String() string {
 // only against the common-property rules. o must come from Parse; Validate
 // reads only o.Raw.
 func Validate(o *Object) error {
-	c := checker{}
+	c := getChecker(false)
 	c.run(o)
-	if c.err != nil {
-		return c.err
+	err := c.err
+	putChecker(c)
+	if err != nil {
+		return err
 	}
 	return nil
 }
@@ -52,9 +55,31 @@ func Validate(o *Object) error {
 // like. It does not repeat Validate's errors; on an object Validate
 // rejects it reports what it can.
 func Lint(o *Object) []Warning {
-	c := checker{lint: true}
+	c := getChecker(true)
 	c.run(o)
-	return c.warns
+	warns := c.warns
+	putChecker(c)
+	return warns
+}
+
+// Checkers (with their JSON tree and path stack) are reused: Validate runs
+// once per ingested object.
+var checkerPool = sync.Pool{New: func() any { return &checker{path: make([]seg, 0, 16)} }}
+
+func getChecker(lint bool) *checker {
+	c := checkerPool.Get().(*checker)
+	c.lint = lint
+	c.t = &c.tr
+	return c
+}
+
+func putChecker(c *checker) {
+	c.tr.src = nil
+	if cap(c.tr.nodes) > 1<<14 || cap(c.tr.kids) > 1<<14 || cap(c.tr.stack) > 1<<12 {
+		return // grown by an unusually large object: let it go
+	}
+	*c = checker{tr: c.tr, path: c.path[:0]}
+	checkerPool.Put(c)
 }
 
 // seg is one step of the JSON path to the value being checked.
@@ -64,6 +89,7 @@ type seg struct {
 }
 
 type checker struct {
+	tr    tree
 	t     *tree
 	root  int32
 	id    string
@@ -76,10 +102,7 @@ type checker struct {
 }
 
 func (c *checker) run(o *Object) {
-	c.path = make([]seg, 0, 8)
-	t := treePool.Get().(*tree)
-	defer t.release()
-	c.t = t
+	t := c.t
 	if o == nil {
 		c.failAt("", "nil object")
 		return
@@ -606,40 +629,51 @@ func (c *checker) checkGranularSelectors() {
 // resolveSelector walks sel from the root and says what is wrong with it,
 // or "" when it selects something.
 func (c *checker) resolveSelector(sel string) string {
-	t := c.t
 	cur := c.root
-	for i, part := range strings.Split(sel, ".") {
-		if part == "" {
-			return "empty selector component"
+	rest := sel
+	for i := 0; ; i++ {
+		part, more, found := strings.Cut(rest, ".")
+		if msg := c.selectorStep(i, part, &cur); msg != "" || !found {
+			return msg
 		}
-		if part[0] == '[' {
-			if i == 0 {
-				return "a selector must start with a property name"
-			}
-			if len(part) < 3 || part[len(part)-1] != ']' {
-				return fmt.Sprintf("bad list index %q", part)
-			}
-			idx, err := strconv.Atoi(part[1 : len(part)-1])
-			if err != nil || idx < 0 || part[1] == '+' || part[1] == '-' {
-				return fmt.Sprintf("bad list index %q", part)
-			}
-			if t.nodes[cur].kind != jArr {
-				return fmt.Sprintf("%q is applied to a value that is not a list", part)
-			}
-			if idx >= int(t.nodes[cur].n) {
-				return fmt.Sprintf("index %d is past the end of the list", idx)
-			}
-			cur = t.members(cur)[idx].node
-			continue
+		rest = more
+	}
+}
+
+// selectorStep applies component i of a selector: a property name or a
+// list index "[n]", moving *cur to the selected value.
+func (c *checker) selectorStep(i int, part string, cur *int32) string {
+	t := c.t
+	switch {
+	case part == "":
+		return "empty selector component"
+	case part[0] == '[':
+		if i == 0 {
+			return "a selector must start with a property name"
 		}
-		if t.nodes[cur].kind != jObj {
+		if len(part) < 3 || part[len(part)-1] != ']' || part[1] == '+' || part[1] == '-' {
+			return fmt.Sprintf("bad list index %q", part)
+		}
+		idx, err := strconv.Atoi(part[1 : len(part)-1])
+		if err != nil {
+			return fmt.Sprintf("bad list index %q", part)
+		}
+		if t.nodes[*cur].kind != jArr {
+			return fmt.Sprintf("%q is applied to a value that is not a list", part)
+		}
+		if idx >= int(t.nodes[*cur].n) {
+			return fmt.Sprintf("index %d is past the end of the list", idx)
+		}
+		*cur = t.members(*cur)[idx].node
+	default:
+		if t.nodes[*cur].kind != jObj {
 			return fmt.Sprintf("%q is applied to a value that is not an object", part)
 		}
-		next := t.get(cur, part)
+		next := t.get(*cur, part)
 		if next < 0 {
 			return fmt.Sprintf("property %q is not present", part)
 		}
-		cur = next
+		*cur = next
 	}
 	return ""
 }
@@ -708,7 +742,10 @@ func isLanguageTag(s string) bool {
 	if s == "" || len(s) > 128 {
 		return false
 	}
-	for i, sub := range strings.Split(s, "-") {
+	rest := s
+	for i := 0; ; i++ {
+		sub, more, found := strings.Cut(rest, "-")
+		rest = more
 		if len(sub) == 0 || len(sub) > 8 {
 			return false
 		}
@@ -723,6 +760,8 @@ func isLanguageTag(s string) bool {
 		if i == 0 && len(sub) == 1 && sub != "x" && sub != "X" && sub != "i" && sub != "I" {
 			return false
 		}
+		if !found {
+			return true
+		}
 	}
-	return true
 }

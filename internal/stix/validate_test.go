@@ -229,6 +229,10 @@ func TestValidateInvalid(t *testing.T) {
 		{"sdo selector index past end", "indicator", []edit{putJSON("granular_markings[0].selectors", `["kill_chain_phases.[1]"]`)}, "granular_markings[0].selectors[0]", "past the end"},
 		{"sdo selector index on non-list", "indicator", []edit{putJSON("granular_markings[0].selectors", `["name.[0]"]`)}, "granular_markings[0].selectors[0]", "not a list"},
 		{"sdo selector starts with index", "indicator", []edit{putJSON("granular_markings[0].selectors", `["[0]"]`)}, "granular_markings[0].selectors[0]", "start with a property name"},
+		{"sdo selector negative index", "indicator", []edit{putJSON("granular_markings[0].selectors", `["kill_chain_phases.[-1]"]`)}, "granular_markings[0].selectors[0]", "bad list index"},
+		{"sdo selector bad index", "indicator", []edit{putJSON("granular_markings[0].selectors", `["kill_chain_phases.[x]"]`)}, "granular_markings[0].selectors[0]", "bad list index"},
+		{"sdo selector trailing dot", "indicator", []edit{putJSON("granular_markings[0].selectors", `["name."]`)}, "granular_markings[0].selectors[0]", "empty selector component"},
+		{"sdo selector into string", "indicator", []edit{putJSON("granular_markings[0].selectors", `["name.x_sub"]`)}, "granular_markings[0].selectors[0]", "not an object"},
 		{"sdo selector empty component", "indicator", []edit{putJSON("granular_markings[0].selectors", `["kill_chain_phases..phase_name"]`)}, "granular_markings[0].selectors[0]", "empty selector component"},
 		{"sdo granular both ref and lang", "indicator", []edit{put("granular_markings[0].lang", "en")}, "granular_markings[0].lang", "together with marking_ref"},
 		{"sdo granular neither", "indicator", []edit{del("granular_markings[1].lang")}, "granular_markings[1]", "one of marking_ref or lang"},
@@ -319,5 +323,18 @@ func TestValidateInvalid(t *testing.T) {
 				t.Errorf("Error() = %q does not show the path", ve.Error())
 			}
 		})
+	}
+}
+
+func TestLanguageTags(t *testing.T) {
+	for _, s := range []string{"en", "de-CH", "zh-Hans-CN", "sl-rozaj-biske", "x-whatever", "i-klingon", "es-419", "EN-gb"} {
+		if !isLanguageTag(s) {
+			t.Errorf("isLanguageTag(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"", "e", "en-", "-en", "en--gb", "english language", "en_GB", "1en", "en-abcdefghi", "ü"} {
+		if isLanguageTag(s) {
+			t.Errorf("isLanguageTag(%q) = true", s)
+		}
 	}
 }
