@@ -89,8 +89,10 @@ func TestZeroObjects(t *testing.T) {
 	}
 }
 
-// TestObjectsAreValid parses every generated object and checks the spec
-// rules the generator is responsible for.
+// TestObjectsAreValid parses and validates every generated object, and
+// checks the rules Validate cannot see from one object alone: references
+// resolve to earlier objects of allowed types, relationships are ones the
+// spec defines, versions increase, revoked objects stay revoked.
 func TestObjectsAreValid(t *testing.T) {
 	const n = 20000
 	items := readAll(t, generate(t, n, 1, Bundle))
@@ -106,6 +108,9 @@ func TestObjectsAreValid(t *testing.T) {
 	patterns := map[string]int{}          // count per pattern object type
 	for _, it := range items {
 		o, err := stix.Parse(it.Raw)
+		if err == nil {
+			err = stix.Validate(o)
+		}
 		if err != nil {
 			t.Fatalf("objects[%d]: %v\n%s", it.Index, err, it.Raw)
 		}
