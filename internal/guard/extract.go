@@ -117,7 +117,7 @@ func classify(s []byte) uint16 {
 			fl |= flDot
 		case c == ':':
 			colons++
-			if i >= 17 && s[i-1] == 'm' && bytes.HasSuffix(s[:i], []byte("autonomous-system")) {
+			if i >= 17 && lower(s[i-1]) == 'm' && hasPrefixFold(s[i-17:], "autonomous-system") {
 				fl |= flASPattern
 			}
 		case c == '@':
@@ -647,6 +647,17 @@ func (x *extractor) emails(s []byte) {
 		}
 		sa, sb := x.span(a, e)
 		x.sink.email(x.lbuf, x.buf, sa, sb)
+		// "from=ceo@…", "user/ceo@…": also the part after the last symbol
+		// that log formats put before an address
+		for k := len(x.lbuf) - 1; k >= 0; k-- {
+			if c := x.lbuf[k]; c == '=' || c == '/' || c == '\'' || c == '`' || c == '|' || c == '{' || c == '}' || c == '#' || c == '!' || c == '?' || c == '*' || c == '&' || c == '^' || c == '~' || c == '$' {
+				if k+1 < len(x.lbuf) {
+					sa, _ = x.span(a+k+1, e)
+					x.sink.email(x.lbuf[k+1:], x.buf, sa, sb)
+				}
+				break
+			}
+		}
 		i = b - 1
 	}
 }
@@ -654,15 +665,15 @@ func (x *extractor) emails(s []byte) {
 // asPattern reads the numbers compared with autonomous-system:number in a
 // STIX pattern, up to the end of the comparison.
 func (x *extractor) asPattern(s []byte) {
-	key := []byte("autonomous-system:number")
+	const key = "autonomous-system:number"
 	for off := 0; ; {
-		i := bytes.Index(s[off:], key)
+		i := indexFold(s[off:], key)
 		if i < 0 {
 			return
 		}
 		i += off + len(key)
 		j := i
-		for j < len(s) && s[j] != ']' && !(j+4 < len(s) && (bytes.HasPrefix(s[j:], []byte(" AND ")) || bytes.HasPrefix(s[j:], []byte(" OR ")))) {
+		for j < len(s) && s[j] != ']' && !(j+4 < len(s) && (hasPrefixFold(s[j:], " and ") || hasPrefixFold(s[j:], " or "))) {
 			j++
 		}
 		for k := i; k < j; {
@@ -681,6 +692,16 @@ func (x *extractor) asPattern(s []byte) {
 		}
 		off = j
 	}
+}
+
+// indexFold is bytes.Index for an ASCII lower-case word, ignoring case.
+func indexFold(s []byte, w string) int {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if lower(s[i]) == w[0] && hasPrefixFold(s[i:], w) {
+			return i
+		}
+	}
+	return -1
 }
 
 // Candidate is one value Extract found in a text.
