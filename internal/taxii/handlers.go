@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"fusion/internal/policy"
 	"fusion/internal/stix"
 	"fusion/internal/store"
 )
@@ -306,14 +307,15 @@ func objectID(r *http.Request) (string, error) {
 }
 
 // objectExists tells a missing object (404) from filters that matched
-// none of its versions (an empty page).
-func (h *Handler) objectExists(r *http.Request, c store.Collection, id string) error {
-	p, err := h.st.List(r.Context(), c.ID, store.Query{IDs: []string{id}, Versions: store.VersionMatch{All: true}, Limit: 1, MetaOnly: true})
+// none of its versions (an empty page). An object none of whose versions
+// the caller may see is missing, so that a 404 reveals nothing.
+func (h *Handler) objectExists(r *http.Request, c policy.Caller, col store.Collection, id string) error {
+	p, err := h.listVisible(r.Context(), c, col.ID, store.Query{IDs: []string{id}, Versions: store.VersionMatch{All: true}, MetaOnly: true}, 1)
 	if err != nil {
 		return err
 	}
-	if len(p.Versions) == 0 {
-		return Errorf(http.StatusNotFound, "object %s not found in collection %s", id, c.ID)
+	if len(p.versions) == 0 {
+		return Errorf(http.StatusNotFound, "object %s not found in collection %s", id, col.ID)
 	}
 	return nil
 }
@@ -338,7 +340,7 @@ func (h *Handler) getObject(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(p.versions) == 0 && !p.more {
-		if err := h.objectExists(r, col, id); err != nil {
+		if err := h.objectExists(r, c, col, id); err != nil {
 			return err
 		}
 	}
@@ -366,7 +368,7 @@ func (h *Handler) objectVersions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(p.versions) == 0 && !p.more {
-		if err := h.objectExists(r, col, id); err != nil {
+		if err := h.objectExists(r, c, col, id); err != nil {
 			return err
 		}
 	}
