@@ -25,7 +25,7 @@ func init() {
 	register(&command{
 		name:    "pull",
 		summary: "fetch new objects of a remote TAXII 2.1 collection into the local store, resuming where the last pull stopped",
-		usage:   "URL --collection ID [--user U --password P | --token T] [--into COLLECTION] [--source ORG] [--db URL | --data DIR] [--page-size N]",
+		usage:   "URL --collection ID [--user U --password P | --token T] [--into COLLECTION] [--source ORG] [--db URL | --data DIR] [--page-size N] [--reset]",
 		run:     runPull,
 	})
 }
@@ -37,13 +37,21 @@ type remoteAuth struct {
 	user, password, token string
 }
 
+// The environment is read after parsing, not used as the flags'
+// defaults, so that --help never prints a secret.
 func (a *remoteAuth) register(fs *flag.FlagSet) {
-	fs.StringVar(&a.token, "token", os.Getenv("FUSION_REMOTE_TOKEN"), "bearer `TOKEN` for the remote server (env FUSION_REMOTE_TOKEN)")
+	fs.StringVar(&a.token, "token", "", "bearer `TOKEN` for the remote server (env FUSION_REMOTE_TOKEN)")
 	fs.StringVar(&a.user, "user", "", "HTTP Basic user `NAME` (on a Fusion server: the organisation name)")
-	fs.StringVar(&a.password, "password", os.Getenv("FUSION_REMOTE_PASSWORD"), "HTTP Basic `PASSWORD` (on a Fusion server: a token) (env FUSION_REMOTE_PASSWORD)")
+	fs.StringVar(&a.password, "password", "", "HTTP Basic `PASSWORD` (on a Fusion server: a token) (env FUSION_REMOTE_PASSWORD)")
 }
 
 func (a *remoteAuth) options() (client.Options, error) {
+	if a.token == "" && a.user == "" {
+		a.token = os.Getenv("FUSION_REMOTE_TOKEN")
+	}
+	if a.password == "" && a.user != "" && a.token == "" {
+		a.password = os.Getenv("FUSION_REMOTE_PASSWORD")
+	}
 	switch {
 	case a.user != "" && a.token != "" && a.password == "":
 		// --user with a token in --token: Basic with the token as password,
@@ -84,9 +92,10 @@ func runPull(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		auth     remoteAuth
 		sf       storeFlags
 		coll     = fs.String("collection", "", "remote collection `ID` (required)")
-		into     = fs.String("into", "", "local collection id or alias to store into (default: the default collection)")
-		source   = fs.String("source", "", "local organisation (name or id) recorded as the objects' source; empty: none")
+		into     = fs.String("into", "", "local collection `id or alias` to store into (default: the default collection)")
+		source   = fs.String("source", "", "local organisation `name or id` recorded as the objects' source (default: none)")
 		pageSize = fs.Int("page-size", 1000, "objects per request (the server may send fewer)")
+		reset    = fs.Bool("reset", false, "forget the saved position and fetch the whole collection again (versions already stored stay unchanged)")
 	)
 	auth.register(fs)
 	sf.register(fs)
@@ -124,7 +133,7 @@ func runPull(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	p := &puller{
 		st: st, c: client.New(opts),
 		rootURL: rootURL, collection: *coll, into: intoID, source: sourceID,
-		pageSize: *pageSize, warn: stderr,
+		pageSize: *pageSize, warn: stderr, reset: *reset,
 	}
 	if isTerminal(stderr) {
 		p.progress = func(s pullStats) {
@@ -188,6 +197,7 @@ type puller struct {
 	into       string // local collection id
 	source     string // local organisation id, or ""
 	pageSize   int
+	reset      bool            // ignore the saved position
 	warn       io.Writer       // rejected objects are described here
 	progress   func(pullStats) // called after each page; may be nil
 }
@@ -222,6 +232,9 @@ func normRoot(u string) string {
 }
 
 func (p *puller) loadCursor(ctx context.Context) (time.Time, error) {
+	if p.reset {
+		return time.Time{}, nil
+	}
 	raw, err := p.st.GetRecord(ctx, cursorKey(p.rootURL, p.collection, p.into))
 	if errors.Is(err, store.ErrNotFound) {
 		return time.Time{}, nil

@@ -595,6 +595,16 @@ func TestPullCommand(t *testing.T) {
 		t.Errorf("third pull fetched again: %q", out.String())
 	}
 
+	out.Reset()
+	errb.Reset()
+	args = append(args, "--reset")
+	if code := run(t.Context(), args, &out, &errb); code != 1 {
+		t.Fatalf("pull --reset: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("pulled %d objects", len(want))) || !strings.Contains(out.String(), fmt.Sprintf("0 new, %d unchanged", len(want)-1)) {
+		t.Errorf("pull --reset: %q", out.String())
+	}
+
 	st, err := openStore(t.Context(), "", data)
 	if err != nil {
 		t.Fatal(err)
@@ -707,5 +717,44 @@ func TestPullStopsOnRepeatedPage(t *testing.T) {
 	s, err := rtPuller(a, px.srv.URL+"/api1/", b.st, into, 10, client.Retry{}).run(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "not after the previous page") || s.Pages != 2 {
 		t.Fatalf("%+v %v", s, err)
+	}
+}
+
+func TestRemoteAuthOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		a                     remoteAuth
+		envToken, envPassword string
+		token, user, password string
+		err                   bool
+	}{
+		{"token", remoteAuth{token: "T"}, "", "", "T", "", "", false},
+		{"basic", remoteAuth{user: "u", password: "p"}, "", "", "", "u", "p", false},
+		{"user with token", remoteAuth{user: "u", token: "T"}, "", "E", "", "u", "T", false},
+		{"token from env", remoteAuth{}, "E", "", "E", "", "", false},
+		{"flag beats env", remoteAuth{token: "T"}, "E", "", "T", "", "", false},
+		{"password from env", remoteAuth{user: "u"}, "", "P", "", "u", "P", false},
+		{"user without password", remoteAuth{user: "u"}, "", "", "", "", "", true},
+		{"colon in user", remoteAuth{user: "a:b", password: "p"}, "", "", "", "", "", true},
+		{"none", remoteAuth{}, "", "", "", "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("FUSION_REMOTE_TOKEN", tc.envToken)
+			t.Setenv("FUSION_REMOTE_PASSWORD", tc.envPassword)
+			o, err := tc.a.options()
+			if (err != nil) != tc.err {
+				t.Fatalf("err = %v", err)
+			}
+			if err == nil && (o.Token != tc.token || o.Username != tc.user || o.Password != tc.password) {
+				t.Fatalf("options %+v, want token %q user %q password %q", o, tc.token, tc.user, tc.password)
+			}
+		})
+	}
+	// --help must not print a secret from the environment.
+	t.Setenv("FUSION_REMOTE_TOKEN", "fsn_secret_value")
+	var out, errb bytes.Buffer
+	run(t.Context(), []string{"pull", "--help"}, &out, &errb)
+	if strings.Contains(out.String()+errb.String(), "fsn_secret_value") {
+		t.Fatal("--help printed the token from the environment")
 	}
 }
