@@ -163,3 +163,21 @@ func TestTLPLevel(t *testing.T) {
 		t.Error("a statement marking is not TLP")
 	}
 }
+
+// Validate reads only Raw and reports what is wrong with a hand-built one.
+func TestValidateRawOnly(t *testing.T) {
+	cases := []struct{ raw, msg string }{
+		{`{"type":"url"`, "malformed JSON: unexpected end of input at byte 13"},
+		{`[1]`, "not a JSON object"},
+		{" { \"type\" : \"url\", \"id\": \"url--c1477287-23ac-5971-a010-5c287877fa60\" } ", "value: required"},
+	}
+	for _, tc := range cases {
+		err := Validate(&Object{Raw: []byte(tc.raw)})
+		if err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("Validate(%q) = %v, want %q", tc.raw, err, tc.msg)
+		}
+	}
+	if err := Validate(nil); err == nil {
+		t.Error("Validate(nil) = nil")
+	}
+}

@@ -593,7 +593,7 @@ func (c *checker) checkExtensions(v int32) {
 		case c.spec.exts[m.key] != nil:
 			c.checkObject(m.node, c.spec.exts[m.key])
 		default:
-			c.warn("", "extension keys should be extension-definition ids (predefined %q extensions exist only for SCOs)", "-ext")
+			c.warn("", "extension keys should be extension-definition ids or the names of the predefined extensions of this type")
 		}
 		c.pop()
 	}

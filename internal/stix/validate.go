@@ -109,7 +109,7 @@ func (c *checker) run(o *Object) {
 	}
 	root, err := t.parse(o.Raw)
 	if err != nil {
-		c.failAt("", "malformed JSON")
+		c.failAt("", "malformed JSON: %v", err)
 		return
 	}
 	if t.nodes[root].kind != jObj {
