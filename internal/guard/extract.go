@@ -142,7 +142,7 @@ func classify(s []byte) uint16 {
 	return fl
 }
 
-// hosts finds host tokens (runs of letters, digits, '-' and '.', including
+// hosts finds host tokens (runs of letters, digits, '-', '_' and '.', including
 // non-ASCII letters and the full-width and ideographic dots) and reads each
 // as IPv4 forms, domain and AS number.
 func (x *extractor) hosts(s []byte) {
@@ -269,6 +269,20 @@ func (x *extractor) hostTokenBytes(tok, s []byte, start, end int, mapped bool) {
 		start, end = start+a, start+b
 	}
 	t := tok[a:b]
+	if !mapped && bytes.IndexByte(t, '_') >= 0 {
+		// "_dmarc.acme-corp.example" is a name as it stands; in
+		// "backup_acme-corp.example.zip" the '_' separates words
+		for i := 0; i < len(t); {
+			j := i
+			for j < len(t) && t[j] != '_' {
+				j++
+			}
+			if j > i && (i > 0 || j < len(t)) {
+				x.hostTokenBytes(t[i:j], s, start+i, start+j, false)
+			}
+			i = j + 1
+		}
+	}
 	dots, letters, upper := 0, 0, false
 	for _, c := range t {
 		switch {
@@ -336,7 +350,7 @@ func (x *extractor) plainToken(t, after []byte, start, end int) {
 			x.asToken(t, after, start, end)
 		}
 	}
-	if bytes.IndexByte(t, '-') >= 0 {
+	if bytes.IndexByte(t, '-') >= 0 || bytes.IndexByte(t, '_') >= 0 {
 		x.dashedIPv4(t, start, end)
 	}
 }
@@ -405,7 +419,7 @@ func (x *extractor) dottedIPv4(t, after []byte, trailingDot bool, start, end int
 		d, a := ipv4Part(label(k))
 		if d < 0 && a < 0 {
 			run = 0
-			if bytes.IndexByte(label(k), '-') >= 0 {
+			if bytes.IndexByte(label(k), '-') >= 0 || bytes.IndexByte(label(k), '_') >= 0 {
 				x.dashedIPv4(label(k), start, end)
 			}
 			continue
@@ -474,14 +488,15 @@ func (x *extractor) dottedIPv4(t, after []byte, trailingDot bool, start, end int
 	}
 }
 
-// dashedIPv4 finds four consecutive dash-separated decimal numbers in a
-// label, as in ip-198-51-100-7 or 198-51-100-7-static.
+// dashedIPv4 finds four consecutive decimal numbers separated by '-' or
+// '_' in a label, as in ip-198-51-100-7, 198-51-100-7-static or
+// host_198_51_100_7.
 func (x *extractor) dashedIPv4(l []byte, start, end int) {
 	var parts [4]int
 	run := 0
 	for i := 0; i <= len(l); {
 		j := i
-		for j < len(l) && l[j] != '-' {
+		for j < len(l) && l[j] != '-' && l[j] != '_' {
 			j++
 		}
 		p := l[i:j]

@@ -711,7 +711,7 @@ func isSoloRune(r rune) bool {
 // byte classes
 var (
 	alnum     [256]bool // A-Z a-z 0-9
-	hostByte  [256]bool // alnum, '-', '.'
+	hostByte  [256]bool // alnum, '-', '.', '_'
 	v6Byte    [256]bool // hex digits, ':', '.'
 	localByte [256]byte // e-mail local part
 )
@@ -721,7 +721,7 @@ func init() {
 		b := byte(c)
 		an := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
 		alnum[c] = an
-		hostByte[c] = an || b == '-' || b == '.'
+		hostByte[c] = an || b == '-' || b == '.' || b == '_'
 		v6Byte[c] = isHex(b) || b == ':' || b == '.'
 		if an || strings.IndexByte(".!#$%&'*+/=?^_`{|}~-", b) >= 0 {
 			localByte[c] = 1
