@@ -15,6 +15,9 @@ import (
 type EnvelopeError struct {
 	Offset int64
 	Msg    string
+	// Shape is true when the body is well-formed JSON but not an
+	// envelope (a 422); false for malformed or truncated JSON (a 400).
+	Shape bool
 }
 
 func (e *EnvelopeError) Error() string { return fmt.Sprintf("envelope byte %d: %s", e.Offset, e.Msg) }
@@ -24,10 +27,10 @@ func (e *EnvelopeError) Error() string { return fmt.Sprintf("envelope byte %d: %
 // and raw JSON of each element of objects, one at a time, so that an
 // envelope of any size is never held whole. Other members are read and
 // ignored, which also lets a STIX bundle through (it has the same objects
-// member). Each element must be a JSON object of at most maxObject
-// bytes. fn's error ends the walk and is returned as is; structural faults are *EnvelopeError; a body over its
+// member). Each element must be a JSON object; its size and content are
+// for fn to judge. fn's error ends the walk and is returned as is; structural faults are *EnvelopeError; a body over its
 // http.MaxBytesReader limit returns the *http.MaxBytesError.
-func walkEnvelope(r io.Reader, maxObject int64, fn func(i int, raw []byte) error) error {
+func walkEnvelope(r io.Reader, fn func(i int, raw []byte) error) error {
 	// Duplicate names and invalid UTF-8 inside an object are that
 	// object's fault, not the envelope's: let them through here and let
 	// the per-object check reject only that object.
@@ -60,7 +63,11 @@ func walkEnvelope(r io.Reader, maxObject int64, fn func(i int, raw []byte) error
 			}
 			return fault(err)
 		}
-		return &EnvelopeError{Offset: dec.InputOffset(), Msg: "expected a TAXII envelope {\"objects\": [...]}"}
+		off := dec.InputOffset()
+		if err := dec.SkipValue(); err != nil {
+			return fault(err)
+		}
+		return &EnvelopeError{Offset: off, Msg: "expected a TAXII envelope {\"objects\": [...]}", Shape: true}
 	}
 	if _, err := dec.ReadToken(); err != nil {
 		return fault(err)
@@ -79,7 +86,7 @@ func walkEnvelope(r io.Reader, maxObject int64, fn func(i int, raw []byte) error
 			continue
 		}
 		if sawObjects {
-			return &EnvelopeError{Offset: dec.InputOffset(), Msg: "the envelope has two objects members"}
+			return &EnvelopeError{Offset: dec.InputOffset(), Msg: "the envelope has two objects members", Shape: true}
 		}
 		sawObjects = true
 		if dec.PeekKind() != '[' {
@@ -87,7 +94,7 @@ func walkEnvelope(r io.Reader, maxObject int64, fn func(i int, raw []byte) error
 			if err := dec.SkipValue(); err != nil {
 				return fault(err)
 			}
-			return &EnvelopeError{Offset: off, Msg: "objects must be an array"}
+			return &EnvelopeError{Offset: off, Msg: "objects must be an array", Shape: true}
 		}
 		if _, err := dec.ReadToken(); err != nil {
 			return fault(err)
@@ -100,10 +107,7 @@ func walkEnvelope(r io.Reader, maxObject int64, fn func(i int, raw []byte) error
 				return fault(err)
 			}
 			if k != '{' {
-				return &EnvelopeError{Offset: off, Msg: fmt.Sprintf("objects[%d] is not a JSON object", index)}
-			}
-			if int64(len(v)) > maxObject {
-				return &EnvelopeError{Offset: off, Msg: fmt.Sprintf("objects[%d] is %d bytes, over the %d byte limit", index, len(v), maxObject)}
+				return &EnvelopeError{Offset: off, Msg: fmt.Sprintf("objects[%d] is not a JSON object", index), Shape: true}
 			}
 			if err := fn(index, append([]byte(nil), v...)); err != nil {
 				return err

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"fusion/internal/server"
+	"fusion/internal/stix"
 	"fusion/internal/store"
 	"fusion/internal/store/postgres"
 	"fusion/internal/store/sqlite"
@@ -127,6 +128,9 @@ func newFixture(tb testing.TB, open func(tb testing.TB) store.Store, cfg server.
 	}
 	if cfg.Rate == 0 {
 		cfg.Rate = -1 // no rate limit unless the test asks
+	}
+	if cfg.Validate == nil {
+		cfg.Validate = stix.Validate // as fusion serve wires it
 	}
 	ctx := context.Background()
 	if _, err := server.Bootstrap(ctx, st, tb.TempDir(), adminToken, time.Now()); err != nil {

@@ -62,8 +62,9 @@ func newUUID() string {
 // is complete (all objects have been processed when it is sent) and is
 // kept in the store for GET status on any node.
 //
-// A fault in the envelope itself (malformed JSON, body over
-// max_content_length while being read) ends the request with 400 or 413;
+// A fault in the envelope itself ends the request: malformed JSON is a
+// 400, JSON that is not an envelope a 422, a body over
+// max_content_length a 413;
 // batches stored before the fault stay stored (posting the same envelope
 // again leaves them unchanged), and the error's details say how many.
 func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
@@ -88,7 +89,7 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
 		batch = batch[:0]
 		return err
 	}
-	werr := walkEnvelope(body, stix.MaxObjectSize, func(i int, raw []byte) error {
+	werr := walkEnvelope(body, func(i int, raw []byte) error {
 		st.TotalCount++
 		obj, reason := h.check(i, raw)
 		if reason != "" {
@@ -110,8 +111,10 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
 		var mbe *http.MaxBytesError
 		var te *Error
 		switch {
+		case errors.As(werr, &ee) && ee.Shape:
+			te = Errorf(http.StatusUnprocessableEntity, "the body is JSON but not a TAXII envelope: %s", ee.Error())
 		case errors.As(werr, &ee):
-			te = Errorf(http.StatusBadRequest, "the body is not a valid TAXII envelope: %s", ee.Error())
+			te = Errorf(http.StatusBadRequest, "the body is not valid JSON: %s", ee.Error())
 		case errors.As(werr, &mbe):
 			te = Errorf(http.StatusRequestEntityTooLarge, "the request body is over max_content_length %d", h.cfg.MaxContentLength)
 		default:

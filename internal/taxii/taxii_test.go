@@ -188,6 +188,15 @@ func TestAddObjects(t *testing.T) {
 			t.Errorf("request_timestamp %q", st.RequestTimestamp)
 		}
 
+		// STIX validation (stix.Validate) applies per object: an indicator
+		// without its required pattern fails alone, with the property named.
+		noPattern := `{"type":"indicator","spec_version":"2.1","id":"indicator--` + uuidN(6) + `","created":"2020-01-01T00:00:00.000Z","modified":"2020-01-01T00:00:00.000Z","pattern_type":"stix","valid_from":"2020-01-01T00:00:00Z"}`
+		st3 := f.post(malware(7), noPattern)
+		if st3.SuccessCount != 1 || st3.FailureCount != 1 || !strings.Contains(st3.Failures[0].Message, "pattern") ||
+			st3.Failures[0].ID != "indicator--"+uuidN(6) || st3.Failures[0].Version != "2020-01-01T00:00:00.000Z" {
+			t.Errorf("validation failure: %+v", st3)
+		}
+
 		// Posting the same version again: success, unchanged.
 		st2 := f.post(indicator(1, "2020-01-01T00:00:00.000Z"))
 		if st2.SuccessCount != 1 || !strings.Contains(st2.Successes[0].Message, "unchanged") {
@@ -210,7 +219,7 @@ func TestAddObjects(t *testing.T) {
 		// The stored objects are readable.
 		var env envelopeResource
 		f.get(f.tokens["member"], f.objectsPath(), 200).json(t, &env)
-		if ids := env.ids(); !slices.Equal(ids, []string{"indicator--" + uuidN(1), "malware--" + uuidN(5)}) {
+		if ids := env.ids(); !slices.Equal(ids, []string{"indicator--" + uuidN(1), "malware--" + uuidN(5), "malware--" + uuidN(7)}) {
 			t.Errorf("objects after POST: %v", ids)
 		}
 	})
@@ -247,11 +256,22 @@ func TestAddObjectsErrors(t *testing.T) {
 		// 413: a chunked body (no Content-Length) that runs over.
 		r = f.do(req{method: "POST", path: path, token: f.tokens["partner-write"], body: struct{ *strings.Reader }{body(big)}})
 		checkError(t, r, 413)
-		// 400: not an envelope, malformed, truncated, trailing data.
-		for _, b := range []string{`[]`, `"x"`, `{"objects":{}}`, `{"objects":[1]}`, `{"objects":[{"type":"x"`, `{"objects":[]} {}`, ``, `{"objects":[],"objects":[]}`} {
+		// 400: malformed, truncated, trailing data.
+		for _, b := range []string{`{"objects":[{"type":"x"`, `{"objects":[]} {}`, ``, `{"objects":[}`, `{objects:[]}`} {
 			r := f.do(req{method: "POST", path: path, token: f.tokens["partner-write"], body: body(b)})
 			checkError(t, r, 400)
 		}
+		// 422: JSON, but not an envelope.
+		for _, b := range []string{`[]`, `"x"`, `{"objects":{}}`, `{"objects":[1]}`, `{"objects":[],"objects":[]}`} {
+			r := f.do(req{method: "POST", path: path, token: f.tokens["partner-write"], body: body(b)})
+			checkError(t, r, 422)
+		}
+		// A fault after some objects were stored says how many.
+		r = f.do(req{method: "POST", path: path, token: f.tokens["partner-write"], body: body(`{"objects":[` + malware(50) + `,7]}`)})
+		if e := checkError(t, r, 422); e.Details["stored_before_fault"] != nil {
+			t.Errorf("details %v: the batch was not flushed before the fault, so nothing is stored", e.Details)
+		}
+		checkError(t, f.do(req{path: path + "malware--" + uuidN(50) + "/", token: f.tokens["partner-write"]}), 404)
 		// 401 without credentials.
 		r = f.do(req{method: "POST", path: path, body: body(one)})
 		checkError(t, r, 401)
@@ -281,6 +301,26 @@ func TestAddObjectsBatches(t *testing.T) {
 		if len(m.Objects) != 1000 || !m.More {
 			t.Errorf("manifest page: %d objects, more %v", len(m.Objects), m.More)
 		}
+
+		// A fault after a full batch was stored: the batch stays, and the
+		// error says so and names a status resource describing it.
+		var more []string
+		for i := 0; i < 1200; i++ {
+			more = append(more, malware(10000+i))
+		}
+		r := f.do(req{method: "POST", path: f.objectsPath(), token: f.tokens["partner-write"],
+			body: strings.NewReader(`{"objects":[` + strings.Join(more, ",") + `,{"truncated":`)})
+		e := checkError(t, r, 400)
+		if e.Details["stored_before_fault"] != float64(1000) {
+			t.Fatalf("details %v, want 1000 stored before the fault", e.Details)
+		}
+		var st2 statusResource
+		f.get(f.tokens["partner-write"], "/api1/status/"+e.Details["status_id"].(string)+"/", 200).json(t, &st2)
+		if st2.SuccessCount != 1000 {
+			t.Errorf("status after fault %+v", st2)
+		}
+		f.get(f.tokens["member"], f.objectsPath()+"malware--"+uuidN(10999)+"/", 200)
+		checkError(t, f.do(req{path: f.objectsPath() + "malware--" + uuidN(11000) + "/", token: f.tokens["member"]}), 404)
 	})
 }
 
