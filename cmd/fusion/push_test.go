@@ -277,3 +277,30 @@ func TestPushRefusedCredentials(t *testing.T) {
 		t.Errorf("no files: exit %d, want 2", code)
 	}
 }
+
+// An envelope refused as a whole (422) fails its objects, with the
+// server's message, and the push goes on with the next envelope.
+func TestPushEnvelopeRefused(t *testing.T) {
+	a := rtNewServer(t, server.Config{MaxContentLength: 16 << 10})
+	var posts atomic.Int64
+	px := rtNewProxy(t, a.srv.URL, func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost && posts.Add(1) == 2 {
+			rtTAXIIError(w, http.StatusUnprocessableEntity, "")
+			return true
+		}
+		return false
+	})
+	files, _ := filepath.Glob("testdata/oasis-push/*.json")
+	code, out, errOut := rtPush(t, append([]string{px.srv.URL + "/api1/", "--collection", a.coll, "--token", a.writeToken}, files...)...)
+	if code != 1 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	s := parsePushSummary(t, out)
+	stored := len(rtVersions(t, a.st, a.coll))
+	if s.failed == 0 || s.accepted+s.failed != s.sent || !strings.Contains(errOut, "injected by the test proxy") {
+		t.Errorf("summary %+v\n%s", s, errOut)
+	}
+	if stored != len(rtWantVersions(t, rtOASIS(t)))-s.failed || s.envelopes != int(posts.Load())-1 {
+		t.Errorf("%d stored, %d failed, %d envelopes accepted of %d posted", stored, s.failed, s.envelopes, posts.Load())
+	}
+}

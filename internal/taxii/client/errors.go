@@ -37,7 +37,7 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
-	if e.Title != "" {
+	if e.Title != "" && !strings.EqualFold(e.Title, http.StatusText(e.StatusCode)) {
 		b.WriteString(": ")
 		b.WriteString(e.Title)
 	}
