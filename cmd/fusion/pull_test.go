@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"fusion/internal/server"
 	"fusion/internal/stix"
 	"fusion/internal/store"
@@ -51,15 +53,23 @@ type rtServer struct {
 // defaults (no rate limit, STIX validation, silent logs).
 func rtNewServer(t *testing.T, cfg server.Config) *rtServer {
 	t.Helper()
-	ctx := context.Background()
-	s := &rtServer{dir: t.TempDir(), coll: "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c", partner: "acme-security",
-		partnerID: "11111111-2222-4333-8444-555555555555"}
-	st, err := sqlite.Open(ctx, filepath.Join(s.dir, "fusion.db"))
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "fusion.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.st = st
 	t.Cleanup(func() { st.Close() })
+	s := rtNewServerOn(t, st, cfg)
+	s.dir = dir
+	return s
+}
+
+// rtNewServerOn starts a Fusion server on an open store.
+func rtNewServerOn(t *testing.T, st store.Store, cfg server.Config) *rtServer {
+	t.Helper()
+	ctx := context.Background()
+	s := &rtServer{st: st, coll: "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c", partner: "acme-security",
+		partnerID: "11111111-2222-4333-8444-555555555555"}
 	now := time.Now().UTC()
 	must := func(err error) {
 		t.Helper()
@@ -757,4 +767,73 @@ func TestRemoteAuthOptions(t *testing.T) {
 	if strings.Contains(out.String()+errb.String(), "fsn_secret_value") {
 		t.Fatal("--help printed the token from the environment")
 	}
+}
+
+// rtPostgres opens a PostgreSQL store on a fresh schema of its own,
+// dropped when the test ends. Only called when FUSION_TEST_POSTGRES_URL is
+// set; an unreachable server then fails the test.
+func rtPostgres(t *testing.T) store.Store {
+	t.Helper()
+	url := os.Getenv("FUSION_TEST_POSTGRES_URL")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("FUSION_TEST_POSTGRES_URL is set but PostgreSQL is not reachable: %v", err)
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("fusion_pull_t_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, url); err == nil {
+			conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			conn.Close(ctx)
+		}
+	})
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	st, err := openStore(ctx, url+sep+"search_path="+schema, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// The pull into a PostgreSQL store (the scale-out backend): everything
+// arrives once, and a pull cut after two pages resumes exactly. Runs when
+// FUSION_TEST_POSTGRES_URL names a database.
+func TestPullIntoPostgres(t *testing.T) {
+	if os.Getenv("FUSION_TEST_POSTGRES_URL") == "" {
+		return // SQLite-only run: the other pull tests cover it
+	}
+	a := rtNewServer(t, server.Config{})
+	b := rtNewServerOn(t, rtPostgres(t), server.Config{})
+	rtSeed(t, a, rtMixed(t, 400))
+	want := rtVersions(t, a.st, a.coll)
+	into := rtMirror(t, b)
+	var pages atomic.Int64
+	px := rtNewProxy(t, a.srv.URL, func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		if isObjectsGET(r) && pages.Add(1) > 2 {
+			rtCut(t, a.srv.URL, w, r)
+			return true
+		}
+		return false
+	})
+	s1, err := rtPuller(a, px.srv.URL+"/api1/", b.st, into, 100, fastRetry).run(t.Context())
+	if err == nil || s1.Added != 200 {
+		t.Fatalf("interrupted pull %+v %v", s1, err)
+	}
+	pages.Store(-1 << 40)
+	s2, err := rtPuller(a, px.srv.URL+"/api1/", b.st, into, 100, fastRetry).run(t.Context())
+	if err != nil || s2.Received != len(want)-200 || s2.Added != len(want)-200 {
+		t.Fatalf("resumed pull %+v %v, want %d", s2, err, len(want)-200)
+	}
+	rtSameVersions(t, want, rtVersions(t, b.st, into))
 }
