@@ -136,6 +136,7 @@ func runPull(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		pageSize: *pageSize, warn: stderr, reset: *reset,
 	}
 	if isTerminal(stderr) {
+		p.warn = clearLine{stderr}
 		p.progress = func(s pullStats) {
 			fmt.Fprintf(stderr, "\r\x1b[Kpulling: %d pages, %d objects (%d new, %d unchanged, %d rejected)",
 				s.Pages, s.Received, s.Added, s.Unchanged, s.Rejected)
@@ -156,6 +157,16 @@ func runPull(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		return exitError{1}
 	}
 	return nil
+}
+
+// clearLine erases the progress line before each message written.
+type clearLine struct{ w io.Writer }
+
+func (c clearLine) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(c.w, "\r\x1b[K"); err != nil {
+		return 0, err
+	}
+	return c.w.Write(b)
 }
 
 // parseRemoteArgs parses flags that may come before or after the
