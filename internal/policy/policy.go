@@ -1,14 +1,41 @@
 // Package policy decides who may see what. Every read path — TAXII
 // objects, object, versions and manifest, export, match results, reports —
-// asks CanRead before returning an object version; there is no other way
-// to read the store that skips it.
+// asks Decide (CanRead once the read paths are wired) before returning an
+// object version, and sends the copy Redact makes; there is no other way
+// to read the store that skips them.
 //
-// The rules (TLP 2.0, source restrictions, per-country dissemination) are
-// the policy issue's work; until then every authenticated caller may read
-// every version of a collection it has a read grant on.
+// The rules, applied to the policy facts of an object version (FactsOf)
+// and the reader (Caller):
+//
+//   - The source organisation always sees its own objects; hub admins see
+//     everything.
+//   - TLP (STIX 2.1 section 7.2.1.4 for the TLP 1.0 marking definitions,
+//     the OASIS TLP 2.0 marking-definition extension for TLP 2.0), from
+//     object_marking_refs, the most restrictive marking winning; an object
+//     without one takes its collection's default (AMBER when none):
+//     CLEAR/WHITE every authenticated organisation; GREEN partners, hub
+//     and members; AMBER the hub and members; AMBER+STRICT the hub; RED
+//     only the organisations named in the object's recipients.
+//   - The source's restrictions in the Fusion sharing extension (a STIX
+//     2.1 property extension, section 7.3; see ExtensionDefinition):
+//     allow_countries and deny_countries apply to member organisations by
+//     their country; recipients limits the object to the named
+//     organisations.
+//   - References do not leak: a relationship or sighting is visible only
+//     when the objects it connects are; other references (report, note,
+//     opinion and grouping object_refs, created_by_ref, ...) to objects the
+//     reader may not see are removed from the reader's copy.
+//   - Granular markings (section 7.2.3): a property marked above what the
+//     reader may see is removed from the reader's copy.
+//
+// docs/sharing.md explains the rules to partners and member countries.
 package policy
 
-import "fusion/internal/store"
+import (
+	"strings"
+
+	"fusion/internal/store"
+)
 
 // Caller is the authenticated organisation behind a request.
 type Caller struct {
@@ -21,8 +48,159 @@ type Caller struct {
 // everything.
 func (c Caller) IsHubAdmin() bool { return c.Org.Kind == store.KindHub && c.Role == store.RoleAdmin }
 
-// CanRead is the one decision: may caller see this object version?
-// It must stay cheap: it runs on every object of every page.
-func CanRead(c Caller, v *store.Version) bool {
+// Target is what a decision needs to know about a referenced object: the
+// version a reader would be shown for that id.
+type Target struct {
+	Source     string // the submitting organisation (store.Version.Source)
+	DefaultTLP Level  // its collection's default (CollectionDefault)
+	Facts      *Facts
+}
+
+// Lookup finds the object a reference names. ok is false when the id is
+// unknown; an unknown id counts as an object the reader may not see (fail
+// closed). A lookup that wants unknown ids to be shown can return a Target
+// with Facts{TLP: LevelClear} for them.
+type Lookup func(id string) (t Target, ok bool)
+
+// maxRefDepth bounds how far visibility follows references of references
+// (a relationship whose endpoint is a relationship ...); deeper chains are
+// not visible.
+const maxRefDepth = 4
+
+// CanRead is the decision as the read paths call it before the policy is
+// wired in: it allows everything.
+//
+// TRANSITIONAL: it keeps internal/taxii and cmd/fusion compiling until the
+// read paths are wired. Wiring deletes this function, renames Decide to
+// CanRead and changes every call site as docs/sharing.md ("For
+// developers") describes.
+func CanRead(c Caller, v *store.Version) bool { return true }
+
+// Decide is the one decision (CanRead once wired): may caller see this
+// object version?
+//
+// f are v's facts (FactsOf of v.Raw, or stored ones); nil facts are not
+// visible except to the source and hub admins. def is the default TLP of
+// v's collection (CollectionDefault(collection.DefaultTLP)); LevelNone
+// means AMBER. refs resolves the objects a relationship or sighting
+// connects (f.AppendRequired lists them); it may be nil for versions
+// without such references, and is not called for other references. v.Raw
+// is not used: Decide works on metadata-only versions once facts are known.
+//
+// Decide is cheap and does not allocate (beyond what refs does): it runs
+// on every object of every page. A version it allows must be sent as the
+// copy Redact makes, never as v.Raw directly.
+func Decide(c Caller, v *store.Version, f *Facts, def Level, refs Lookup) bool {
+	if v == nil {
+		return false
+	}
+	return visible(&c, v.Source, f, def, refs, 0)
+}
+
+func visible(c *Caller, source string, f *Facts, def Level, refs Lookup, depth int) bool {
+	if c.Org.ID != "" && c.Org.ID == source {
+		return true
+	}
+	if c.IsHubAdmin() {
+		return true
+	}
+	if f == nil || f.Broken || c.Org.ID == "" {
+		return false
+	}
+	set := f.TLP
+	if set == 0 {
+		switch {
+		case def == LevelNone:
+			def = DefaultLevel
+		case def > LevelRed:
+			def = LevelRed
+		}
+		set = set.With(def)
+	}
+	set |= f.Floor
+	if set&^allLevels != 0 {
+		return false
+	}
+	for l := LevelClear; set != 0; l++ {
+		if set&(1<<l) != 0 {
+			if !tlpAllows(c, l, &f.Restrictions) {
+				return false
+			}
+			set &^= 1 << l
+		}
+	}
+	if !restrictionsAllow(c, &f.Restrictions) {
+		return false
+	}
+	for i := range f.Refs {
+		r := &f.Refs[i]
+		if !r.Required {
+			continue
+		}
+		for _, id := range r.IDs {
+			if id != "" && !refVisible(c, id, refs, depth) {
+				return false
+			}
+		}
+	}
 	return true
+}
+
+// refVisible decides whether the object named id is visible to c.
+func refVisible(c *Caller, id string, refs Lookup, depth int) bool {
+	if refs == nil || depth >= maxRefDepth {
+		return false
+	}
+	t, ok := refs(id)
+	if !ok {
+		return false
+	}
+	return visible(c, t.Source, t.Facts, t.DefaultTLP, refs, depth+1)
+}
+
+// tlpAllows applies one TLP level to a reader who is neither the source
+// nor a hub admin.
+func tlpAllows(c *Caller, lvl Level, r *Restrictions) bool {
+	switch lvl {
+	case LevelClear:
+		return true
+	case LevelGreen:
+		return c.Org.Kind == store.KindPartner || c.Org.Kind == store.KindHub || c.Org.Kind == store.KindMember
+	case LevelAmber:
+		return c.Org.Kind == store.KindHub || c.Org.Kind == store.KindMember
+	case LevelAmberStrict:
+		return c.Org.Kind == store.KindHub
+	case LevelRed:
+		return named(c, r.Recipients)
+	}
+	return false
+}
+
+// restrictionsAllow applies the source's restrictions.
+func restrictionsAllow(c *Caller, r *Restrictions) bool {
+	if len(r.Recipients) > 0 && !named(c, r.Recipients) {
+		return false
+	}
+	if c.Org.Kind != store.KindMember || (len(r.AllowCountries) == 0 && len(r.DenyCountries) == 0) {
+		return true
+	}
+	cc := c.Org.Country
+	if len(cc) != 2 {
+		return false // a member of no known country cannot pass a country rule
+	}
+	if len(r.AllowCountries) > 0 && !hasFold(r.AllowCountries, cc) {
+		return false
+	}
+	return !hasFold(r.DenyCountries, cc)
+}
+
+func named(c *Caller, recipients []string) bool { return hasFold(recipients, c.Org.ID) }
+
+func hasFold(list []string, s string) bool {
+	for _, x := range list {
+		if len(x) == len(s) && strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,177 @@
+package policy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// factsFormat is the first byte of the binary form; a change of layout
+// gets a new one.
+const factsFormat = 1
+
+// MarshalBinary encodes the facts compactly, for a store that keeps them
+// beside each version. UnmarshalBinary reads them back.
+func (f *Facts) MarshalBinary() ([]byte, error) { return f.AppendBinary(nil) }
+
+// AppendBinary appends the binary form of f to b.
+func (f *Facts) AppendBinary(b []byte) ([]byte, error) {
+	if f.TLP&^allLevels != 0 || f.Floor&^allLevels != 0 {
+		return nil, fmt.Errorf("facts: invalid TLP level")
+	}
+	var flags byte
+	if f.Broken {
+		flags |= 1
+	}
+	b = append(b, factsFormat, byte(f.TLP), byte(f.Floor), flags)
+	b = appendStr(b, f.ID)
+	b = appendStr(b, f.Type)
+	b = appendStr(b, f.CreatedByRef)
+	b = appendStrs(b, f.AllowCountries)
+	b = appendStrs(b, f.DenyCountries)
+	b = appendStrs(b, f.Recipients)
+	b = binary.AppendUvarint(b, uint64(len(f.Granular)))
+	for _, g := range f.Granular {
+		if g.Level > LevelRed {
+			return nil, fmt.Errorf("facts: invalid TLP level")
+		}
+		b = append(b, byte(g.Level))
+		b = appendStrs(b, g.Selectors)
+	}
+	b = binary.AppendUvarint(b, uint64(len(f.Refs)))
+	for _, r := range f.Refs {
+		var rf byte
+		if r.List {
+			rf |= 1
+		}
+		if r.Required {
+			rf |= 2
+		}
+		b = append(b, rf)
+		b = appendStr(b, r.Path)
+		b = appendStrs(b, r.IDs)
+	}
+	return b, nil
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendStrs(b []byte, list []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(list)))
+	for _, s := range list {
+		b = appendStr(b, s)
+	}
+	return b
+}
+
+var errCorrupt = errors.New("facts: corrupt binary form")
+
+// UnmarshalBinary decodes what MarshalBinary encoded. Corrupt input is an
+// error, never a panic.
+func (f *Facts) UnmarshalBinary(data []byte) error {
+	d := decoder{b: data}
+	if len(data) < 4 || data[0] != factsFormat {
+		return errCorrupt
+	}
+	if Levels(data[1])&^allLevels != 0 || Levels(data[2])&^allLevels != 0 || data[3]&^1 != 0 {
+		return errCorrupt
+	}
+	g := Facts{TLP: Levels(data[1]), Floor: Levels(data[2]), Broken: data[3]&1 != 0}
+	d.b = d.b[4:]
+	g.ID = d.str()
+	g.Type = d.str()
+	g.CreatedByRef = d.str()
+	g.AllowCountries = d.strs()
+	g.DenyCountries = d.strs()
+	g.Recipients = d.strs()
+	if n := d.count(2); n > 0 {
+		g.Granular = make([]Granular, n)
+		for i := range g.Granular {
+			l := d.byte()
+			if l > byte(LevelRed) {
+				return errCorrupt
+			}
+			g.Granular[i] = Granular{Level: Level(l), Selectors: d.strs()}
+		}
+	}
+	if n := d.count(3); n > 0 {
+		g.Refs = make([]Ref, n)
+		for i := range g.Refs {
+			rf := d.byte()
+			if rf&^3 != 0 {
+				return errCorrupt
+			}
+			g.Refs[i] = Ref{List: rf&1 != 0, Required: rf&2 != 0, Path: d.str(), IDs: d.strs()}
+		}
+	}
+	if d.err || len(d.b) != 0 {
+		return errCorrupt
+	}
+	*f = g
+	return nil
+}
+
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a count of items each at least min bytes long, refusing
+// counts the remaining input cannot hold.
+func (d *decoder) count(min int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)/min) {
+		d.err = true
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) byte() byte {
+	if d.err || len(d.b) == 0 {
+		d.err = true
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.err || n > uint64(len(d.b)) {
+		d.err = true
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) strs() []string {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	list := make([]string, n)
+	for i := range list {
+		list[i] = d.str()
+	}
+	return list
+}
