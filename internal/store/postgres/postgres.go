@@ -53,7 +53,23 @@ func Open(ctx context.Context, url string) (*DB, error) {
 }
 
 // OpenConfig is Open with a pool configuration built by the caller.
+//
+// Unless the configuration sets plan_cache_mode itself, the pool's
+// connections use generic plans for Fusion's prepared statements. Every
+// query here is an index lookup or an ordered range scan whose best plan
+// does not depend on the parameter values, and generic plans keep it so
+// even before the first ANALYZE of a freshly loaded table, where a custom
+// plan for a listing page would read and sort half the collection instead
+// of scanning one index range (seen with EXPLAIN ANALYZE on 200,000
+// versions: 250 ms against 0.4 ms). They also save planning each call.
 func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
+	cfg = cfg.Copy()
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)

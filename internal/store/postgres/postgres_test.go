@@ -5,9 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"fusion/internal/stix"
 	"fusion/internal/store"
@@ -271,6 +275,20 @@ func TestListFiltersAndPaging(t *testing.T) {
 	if len(p.Versions) != 25 {
 		t.Errorf("type filter: %d versions, want 25", len(p.Versions))
 	}
+	// Several types (one repeated) page like no filter at all.
+	var typed []string
+	q := store.Query{Types: []string{"ipv4-addr", "indicator", "ipv4-addr", "tool"}, Limit: 6}
+	for {
+		p := mustList(t, db, coll, q)
+		typed = append(typed, keys(p)...)
+		if !p.More {
+			break
+		}
+		q.AddedAfter = p.Versions[len(p.Versions)-1].DateAdded
+	}
+	if !equalStrings(typed, got) {
+		t.Errorf("paging with several types:\n got  %q\n want %q", typed, got)
+	}
 	p = mustList(t, db, coll, store.Query{IDs: []string{objs[0].ID, objs[3].ID, "indicator--nope"}, Limit: 100})
 	if w := []string{objs[0].ID + "@" + stix.FormatTimestamp(t0), objs[3].ID + "@" + stix.FormatTimestamp(time.Time{})}; !equalStrings(keys(p), w) {
 		t.Errorf("id filter: %q, want %q", keys(p), w)
@@ -472,4 +490,87 @@ func checkFlags(t *testing.T, db *DB, coll string) {
 	if bad != 0 {
 		t.Errorf("%d versions carry wrong first/last flags", bad)
 	}
+}
+
+// TestListPlans checks with EXPLAIN that each listing shape is an ordered
+// range scan of its index, with no sort of the collection, on a freshly
+// loaded table that has never been analysed (where custom plans go wrong).
+func TestListPlans(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	// 20,000 versions straight into the table: 10% malware with three
+	// versions each, the rest single-version indicators.
+	if _, err := db.pool.Exec(ctx, `INSERT INTO versions (coll, date_added, id, modified, type, spec_version, source, revoked, is_first, is_last, raw)
+		SELECT 1, 1700000000000000 + g,
+			CASE WHEN g % 10 = 0 THEN 'malware--' || md5((g / 30)::text)::uuid ELSE 'indicator--' || md5(g::text)::uuid END,
+			CASE WHEN g % 10 = 0 THEN g % 30 ELSE 0 END,
+			CASE WHEN g % 10 = 0 THEN 'malware' ELSE 'indicator' END, '2.1', '', false,
+			g % 10 <> 0 OR g % 30 = 0, g % 10 <> 0 OR g % 30 = 20, '{}'
+		FROM generate_series(1, 20000) g`); err != nil {
+		t.Fatal(err)
+	}
+	after := time.UnixMicro(1700000000010000)
+	for _, tc := range []struct {
+		name    string
+		q       store.Query
+		want    []string // substrings of the plan
+		notWant []string
+	}{
+		{"last", store.Query{AddedAfter: after}, []string{"Index Scan using versions_edge"}, []string{"Sort", "Bitmap", "Seq Scan"}},
+		{"first", store.Query{AddedAfter: after, Versions: store.VersionMatch{First: true}}, []string{"Index Scan using versions_edge"}, []string{"Sort", "Bitmap", "Seq Scan"}},
+		{"all", store.Query{AddedAfter: after, Versions: store.VersionMatch{All: true}}, []string{"Index Scan using versions_pkey"}, []string{"Sort", "Bitmap", "Seq Scan"}},
+		{"one type", store.Query{Types: []string{"malware"}}, []string{"Index Scan using versions_type"}, []string{"Sort", "Bitmap", "Seq Scan"}},
+		{"two types", store.Query{Types: []string{"malware", "tool"}}, []string{"Index Scan using versions_type", "Append"}, []string{"Bitmap", "Seq Scan"}},
+		{"ids", store.Query{IDs: []string{"indicator--x"}, Versions: store.VersionMatch{All: true}}, []string{"versions_key"}, []string{"Seq Scan", "versions_pkey", "versions_edge"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.q.Limit = 1000
+			sql, args := listSQL(store.DefaultCollectionID, tc.q)
+			plan := explain(t, db, sql, args)
+			for _, w := range tc.want {
+				if !strings.Contains(plan, w) {
+					t.Errorf("plan lacks %q:\n%s", w, plan)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(plan, w) {
+					t.Errorf("plan has %q:\n%s", w, plan)
+				}
+			}
+		})
+	}
+}
+
+// explain returns the plan PostgreSQL uses for the prepared statement sql
+// with args on one of db's connections.
+func explain(t *testing.T, db *DB, sql string, args []any) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	// EXPLAIN EXECUTE needs an SQL-level prepared statement; its plan
+	// follows the connection's plan_cache_mode like pgx's do.
+	if _, err := conn.Exec(ctx, "PREPARE fusion_explain AS "+sql); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, "DEALLOCATE fusion_explain")
+	var ps []string
+	for i := range args {
+		ps = append(ps, "$"+strconv.Itoa(i+1))
+	}
+	// EXPLAIN takes no bind parameters: the simple protocol has pgx quote
+	// the values into the text.
+	rows, err := conn.Query(ctx, "EXPLAIN (COSTS OFF) EXECUTE fusion_explain("+strings.Join(ps, ",")+")",
+		append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -279,49 +280,17 @@ func versionCond(vm store.VersionMatch, args *[]any) string {
 	return "(" + strings.Join(ors, " OR ") + ")"
 }
 
-// List returns the versions matching q in date_added order. The query is
-// built from the filters present so that each shape gets its own cached
-// plan: "last" and "first" listings read the partial indexes versions_last
-// and versions_first, "all" the primary key, id filters versions_key.
+// List returns at most q.Limit versions matching q in date_added order
+// (see listSQL for the plans), and whether more follow. Because Put
+// commits a collection's versions in date_added order, a page never skips
+// a version that a later page could show. An error if q.Limit <= 0;
 // ErrNotFound if the collection does not exist.
 func (db *DB) List(ctx context.Context, collection string, q store.Query) (store.Page, error) {
 	if q.Limit <= 0 {
 		return store.Page{}, fmt.Errorf("postgres: list: limit must be > 0, got %d", q.Limit)
 	}
-	var sb strings.Builder
-	args := []any{collection}
-	sb.WriteString("SELECT date_added, id, type, spec_version, modified, source, revoked")
-	if !q.MetaOnly {
-		sb.WriteString(", raw")
-	}
-	sb.WriteString(" FROM versions WHERE coll = (SELECT seq FROM collections WHERE id = $1)")
-	if c := versionCond(q.Versions, &args); c != "" {
-		sb.WriteString(" AND ")
-		sb.WriteString(c)
-	}
-	if !q.AddedAfter.IsZero() {
-		// date_added (whole µs) > AddedAfter  ⇔  date_added > floor(AddedAfter in µs)
-		args = append(args, q.AddedAfter.UnixMicro())
-		sb.WriteString(" AND date_added > $" + strconv.Itoa(len(args)))
-	}
-	for _, f := range []struct {
-		col  string
-		vals []string
-	}{{"id", q.IDs}, {"type", q.Types}, {"spec_version", q.SpecVersions}} {
-		if len(f.vals) == 0 {
-			continue
-		}
-		args = append(args, f.vals)
-		sb.WriteString(" AND " + f.col + " = ANY($" + strconv.Itoa(len(args)) + "::text[])")
-	}
-	limit := q.Limit
-	if limit < math.MaxInt {
-		limit++
-	}
-	args = append(args, limit)
-	sb.WriteString(" ORDER BY date_added LIMIT $" + strconv.Itoa(len(args)))
-
-	rows, err := db.pool.Query(ctx, sb.String(), args...)
+	sql, args := listSQL(collection, q)
+	rows, err := db.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return store.Page{}, fmt.Errorf("postgres: list %s: %w", collection, err)
 	}
@@ -356,6 +325,67 @@ func (db *DB) List(ctx context.Context, collection string, q store.Query) (store
 	}
 	page.Versions = vs
 	return page, nil
+}
+
+// listSQL builds List's query from the filters present, so that each
+// shape gets its own cached plan. q.Limit must be > 0.
+//
+// Without a type filter the query is one ordered range scan: of
+// versions_edge for "first"/"last", of the primary key for "all", or of
+// versions_key when ids are given. With one type it is an ordered range
+// scan of versions_type. With several types it is a UNION ALL of one such
+// scan per type, each stopped at the limit, merged by date_added: an ANY
+// over types would have to read and sort every matching version.
+func listSQL(collection string, q store.Query) (string, []any) {
+	cols := "date_added, id, type, spec_version, modified, source, revoked"
+	if !q.MetaOnly {
+		cols += ", raw"
+	}
+	args := []any{collection}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	var where strings.Builder
+	where.WriteString("coll = (SELECT seq FROM collections WHERE id = $1)")
+	if c := versionCond(q.Versions, &args); c != "" {
+		where.WriteString(" AND " + c)
+	}
+	if !q.AddedAfter.IsZero() {
+		// date_added (whole µs) > AddedAfter  ⇔  date_added > floor(AddedAfter in µs)
+		where.WriteString(" AND date_added > " + arg(q.AddedAfter.UnixMicro()))
+	}
+	if len(q.IDs) > 0 {
+		where.WriteString(" AND id = ANY(" + arg(q.IDs) + "::text[])")
+	}
+	if len(q.SpecVersions) > 0 {
+		where.WriteString(" AND spec_version = ANY(" + arg(q.SpecVersions) + "::text[])")
+	}
+	limit := q.Limit
+	if limit < math.MaxInt {
+		limit++ // one more tells whether there is More
+	}
+	lim := arg(limit)
+
+	types := slices.Compact(slices.Sorted(slices.Values(q.Types)))
+	if len(types) <= 1 {
+		w := where.String()
+		if len(types) == 1 {
+			w += " AND type = " + arg(types[0])
+		}
+		return "SELECT " + cols + " FROM versions WHERE " + w + " ORDER BY date_added LIMIT " + lim, args
+	}
+	var sb strings.Builder
+	sb.WriteString("SELECT " + cols + " FROM (")
+	for i, t := range types {
+		if i > 0 {
+			sb.WriteString(" UNION ALL ")
+		}
+		sb.WriteString("(SELECT " + cols + " FROM versions WHERE " + where.String() + " AND type = " + arg(t) +
+			" ORDER BY date_added LIMIT " + lim + ")")
+	}
+	sb.WriteString(") AS u ORDER BY date_added LIMIT " + lim)
+	return sb.String(), args
 }
 
 func (db *DB) collectionExists(ctx context.Context, collection string) error {

@@ -31,3 +31,9 @@ CREATE UNIQUE INDEX versions_key ON versions (coll, id, modified);
 -- does not return (the other end of a multi-version object), while a new
 -- object's row - both first and last - costs one index entry, not two.
 CREATE INDEX versions_edge ON versions (coll, date_added) WHERE is_first OR is_last;
+
+-- Listings filtered by type (match[type]) scan one type's range in
+-- date_added order instead of the whole collection; a rare type is then
+-- as cheap to page through as a common one. Inserts land at the end of
+-- each type's range, so the index is cheap to maintain.
+CREATE INDEX versions_type ON versions (coll, type, date_added);
