@@ -151,5 +151,6 @@ func (db *DB) DeleteCollection(ctx context.Context, id string) error {
 		}
 		return fmt.Errorf("sqlite: delete collection %s: %w", id, err)
 	}
+	db.wrote()
 	return nil
 }

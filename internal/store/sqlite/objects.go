@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,17 @@ func collectionSeq(ctx context.Context, q interface {
 		return 0, fmt.Errorf("collection %s: %w", id, store.ErrNotFound)
 	}
 	return seq, err
+}
+
+// idHash is the versions_object index key of an object id: 64-bit FNV-1a.
+// Distinct ids may share it, so every query on it also compares id.
+func idHash(id string) int64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return int64(h)
 }
 
 // Put stores versions as the store.Store contract says, in one immediate
@@ -46,8 +58,74 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: put %d objects into %s: %w", len(objs), collection, err)
 	}
+	db.wrote()
 	return out, nil
 }
+
+// putStmts are Put's statements, prepared once on the writer connection.
+type putStmts struct {
+	load   *sql.Stmt // first and last versions of lookupChunk objects
+	insert *sql.Stmt // insertChunk new versions
+	exists *sql.Stmt // is this version key of this object stored?
+}
+
+func (db *DB) prepare(ctx context.Context) error {
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.w.PrepareContext(ctx, q)
+		return st
+	}
+	db.stmts.load = prep(`SELECT id, date_added, modified, is_first, is_last FROM versions INDEXED BY versions_object
+		WHERE coll = ? AND idh IN (` + placeholders(lookupChunk) + `) AND (is_first != 0 OR is_last != 0)`)
+	db.stmts.insert = prep(insertSQL(insertChunk))
+	db.stmts.exists = prep(`SELECT 1 FROM versions INDEXED BY versions_object WHERE coll = ? AND idh = ? AND modified = ? AND id = ?`)
+	return err
+}
+
+func (s *putStmts) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.load, s.insert, s.exists} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ref names a version during Put: a stored row by its date_added, or an
+// input of this batch by its index.
+type ref struct {
+	stored bool
+	added  int64 // when stored
+	input  int   // when !stored
+}
+
+// objState is what Put knows of one object: its first and last version
+// keys and where those versions are, and the keys this batch added.
+type objState struct {
+	stored            bool // the collection held the object before this batch
+	firstKey, lastKey int64
+	first, last       ref
+	batchKeys         []int64
+}
+
+// row is one version Put will insert.
+type row struct {
+	input       int
+	key         int64
+	added       int64
+	first, last bool
+}
+
+const (
+	lookupChunk = 400 // ids per existing-object query
+	insertChunk = 64  // rows per INSERT statement
+	insertCols  = 12
+)
 
 func (db *DB) put(ctx context.Context, collection, source string, objs []*stix.Object, keys []int64) ([]store.PutOutcome, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
@@ -68,97 +146,209 @@ func (db *DB) put(ctx context.Context, collection, source string, objs []*stix.O
 		return out, nil
 	}
 
-	// One statement each, prepared once per batch.
-	prep := func(q string) (*sql.Stmt, error) { return tx.PrepareContext(ctx, q) }
-	newest, err := prep(`SELECT rid, modified FROM versions WHERE coll = ? AND id = ? ORDER BY modified DESC LIMIT 1`)
+	hashes := make([]int64, len(objs))
+	for i, o := range objs {
+		hashes[i] = idHash(o.ID)
+	}
+	state, err := db.loadObjects(ctx, tx, seq, objs, hashes)
 	if err != nil {
 		return nil, err
 	}
-	defer newest.Close()
-	oldest, err := prep(`SELECT rid, modified FROM versions WHERE coll = ? AND id = ? ORDER BY modified ASC LIMIT 1`)
-	if err != nil {
-		return nil, err
-	}
-	defer oldest.Close()
-	exists, err := prep(`SELECT 1 FROM versions WHERE coll = ? AND id = ? AND modified = ?`)
-	if err != nil {
-		return nil, err
-	}
-	defer exists.Close()
-	clearLast, err := prep(`UPDATE versions SET is_last = 0 WHERE rid = ?`)
-	if err != nil {
-		return nil, err
-	}
-	defer clearLast.Close()
-	clearFirst, err := prep(`UPDATE versions SET is_first = 0 WHERE rid = ?`)
-	if err != nil {
-		return nil, err
-	}
-	defer clearFirst.Close()
-	insert, err := prep(`INSERT INTO versions
-		(coll, date_added, id, modified, type, spec_version, source, revoked, is_first, is_last, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, err
-	}
-	defer insert.Close()
 
+	// Decide, in input order, what each input is and which flags move.
+	var (
+		rows                  []row
+		rowOf                 = make(map[int]int) // input -> index in rows
+		clearFirst, clearLast []any               // date_added of stored rows
+	)
 	now := time.Now().UnixMicro()
 	for i, o := range objs {
 		k := keys[i]
-		isFirst, isLast := true, true
-		var lastRID, lastKey int64
-		switch err := newest.QueryRowContext(ctx, seq, o.ID).Scan(&lastRID, &lastKey); {
-		case errors.Is(err, sql.ErrNoRows):
-			// a new object
-		case err != nil:
-			return nil, err
-		case k == lastKey:
-			continue // unchanged
-		case k > lastKey:
-			// a newer version: it becomes last; first stays
-			isFirst = false
-			if _, err := clearLast.ExecContext(ctx, lastRID); err != nil {
-				return nil, err
-			}
-		default:
-			// an older version than the last one: already there?
-			isLast = false
-			var one int
-			err := exists.QueryRowContext(ctx, seq, o.ID, k).Scan(&one)
-			if err == nil {
+		st := state[o.ID]
+		if st == nil {
+			st = &objState{firstKey: k, lastKey: k, first: ref{input: i}, last: ref{input: i}}
+			state[o.ID] = st
+		} else {
+			if k == st.firstKey || k == st.lastKey || slices.Contains(st.batchKeys, k) {
 				continue // unchanged
 			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return nil, err
-			}
-			var firstRID, firstKey int64
-			if err := oldest.QueryRowContext(ctx, seq, o.ID).Scan(&firstRID, &firstKey); err != nil {
-				return nil, err
-			}
-			if k < firstKey {
-				if _, err := clearFirst.ExecContext(ctx, firstRID); err != nil {
+			if st.stored && k > st.firstKey && k < st.lastKey {
+				// Between the first and last: is it stored already?
+				var one int
+				err := tx.StmtContext(ctx, db.stmts.exists).QueryRowContext(ctx, seq, hashes[i], k, o.ID).Scan(&one)
+				if err == nil {
+					continue // unchanged
+				}
+				if !errors.Is(err, sql.ErrNoRows) {
 					return nil, err
 				}
-			} else {
-				isFirst = false
+			}
+			if k > st.lastKey {
+				if st.last.stored {
+					clearLast = append(clearLast, st.last.added)
+				} else {
+					rows[rowOf[st.last.input]].last = false
+				}
+				st.lastKey, st.last = k, ref{input: i}
+			}
+			if k < st.firstKey {
+				if st.first.stored {
+					clearFirst = append(clearFirst, st.first.added)
+				} else {
+					rows[rowOf[st.first.input]].first = false
+				}
+				st.firstKey, st.first = k, ref{input: i}
 			}
 		}
+		st.batchKeys = append(st.batchKeys, k)
 		added := max(now, last+1)
 		last = added
-		if _, err := insert.ExecContext(ctx, seq, added, o.ID, k, o.Type, o.SpecVersion, source,
-			boolInt(o.Revoked), boolInt(isFirst), boolInt(isLast), o.Raw); err != nil {
-			return nil, err
-		}
+		rowOf[i] = len(rows)
+		rows = append(rows, row{input: i, key: k, added: added,
+			first: st.first == ref{input: i}, last: st.last == ref{input: i}})
 		out[i] = store.PutOutcome{Added: true, DateAdded: time.UnixMicro(added).UTC()}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ? WHERE seq = ?`, last, seq); err != nil {
+
+	if err := clearFlag(ctx, tx, "is_first", seq, clearFirst); err != nil {
 		return nil, err
+	}
+	if err := clearFlag(ctx, tx, "is_last", seq, clearLast); err != nil {
+		return nil, err
+	}
+	if err := db.insertRows(ctx, tx, seq, source, objs, hashes, rows); err != nil {
+		return nil, err
+	}
+	if len(rows) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ? WHERE seq = ?`, last, seq); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// loadObjects reads the first and last stored versions of the objects in
+// objs that the collection already holds. Objects it does not hold are
+// absent from the map.
+func (db *DB) loadObjects(ctx context.Context, tx *sql.Tx, seq int64, objs []*stix.Object, hashes []int64) (map[string]*objState, error) {
+	state := make(map[string]*objState, len(objs))
+	uniq := make([]int64, 0, len(objs))
+	seen := make(map[int64]bool, len(objs))
+	for _, h := range hashes {
+		if !seen[h] {
+			seen[h] = true
+			uniq = append(uniq, h)
+		}
+	}
+	want := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		want[o.ID] = true
+	}
+	load := tx.StmtContext(ctx, db.stmts.load)
+	args := make([]any, 1+lookupChunk)
+	args[0] = seq
+	for len(uniq) > 0 {
+		chunk := uniq[:min(lookupChunk, len(uniq))]
+		uniq = uniq[len(chunk):]
+		// A short chunk repeats its first hash: the one prepared
+		// statement serves every chunk.
+		for i := range lookupChunk {
+			if i < len(chunk) {
+				args[1+i] = chunk[i]
+			} else {
+				args[1+i] = chunk[0]
+			}
+		}
+		rows, err := load.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var (
+				id              string
+				added, key      int64
+				isFirst, isLast bool
+			)
+			if err := rows.Scan(&id, &added, &key, &isFirst, &isLast); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if !want[id] {
+				continue // another id with the same hash
+			}
+			st := state[id]
+			if st == nil {
+				st = &objState{stored: true}
+				state[id] = st
+			}
+			if isFirst {
+				st.firstKey, st.first = key, ref{stored: true, added: added}
+			}
+			if isLast {
+				st.lastKey, st.last = key, ref{stored: true, added: added}
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return state, nil
+}
+
+// clearFlag sets is_first or is_last to 0 on stored versions.
+func clearFlag(ctx context.Context, tx *sql.Tx, col string, seq int64, added []any) error {
+	for len(added) > 0 {
+		chunk := added[:min(lookupChunk, len(added))]
+		added = added[len(chunk):]
+		if _, err := tx.ExecContext(ctx, `UPDATE versions SET `+col+` = 0 WHERE coll = ? AND date_added IN (`+
+			placeholders(len(chunk))+`)`, append([]any{seq}, chunk...)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertRows inserts the new versions, insertChunk rows per statement.
+func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, seq int64, source string, objs []*stix.Object, hashes []int64, rows []row) error {
+	full := tx.StmtContext(ctx, db.stmts.insert)
+	args := make([]any, 0, insertChunk*insertCols)
+	for len(rows) > 0 {
+		chunk := rows[:min(insertChunk, len(rows))]
+		rows = rows[len(chunk):]
+		args = args[:0]
+		for _, r := range chunk {
+			o := objs[r.input]
+			args = append(args, seq, r.added, o.ID, hashes[r.input], r.key, o.Type, o.SpecVersion, source,
+				boolInt(o.Revoked), boolInt(r.first), boolInt(r.last), o.Raw)
+		}
+		var err error
+		if len(chunk) == insertChunk {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, insertSQL(len(chunk)), args...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT OR ROLLBACK INTO versions (coll, date_added, id, idh, modified, type, spec_version, source, revoked, is_first, is_last, raw) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
 }
 
 // listColumns are the columns List reads, in the order scanVersion scans.
@@ -168,9 +358,7 @@ const (
 )
 
 // List returns matching versions in date_added order, reading Limit+1 rows
-// to learn whether there are more. With match[version] first or last
-// alone the scan runs on a partial index of those versions; with one type
-// and last, on the (type, date_added) partial index.
+// to learn whether there are more.
 func (db *DB) List(ctx context.Context, collection string, q store.Query) (store.Page, error) {
 	if err := ctxErr(ctx, "list"); err != nil {
 		return store.Page{}, err
@@ -257,35 +445,38 @@ func listQuery(seq int64, q store.Query) (string, []any, error) {
 	b.WriteString("SELECT ")
 	b.WriteString(cols)
 	b.WriteString(" FROM versions")
-	// Steer the planner: without statistics it may prefer the object
-	// index and a sort, which reads the whole collection for one page.
+	// Steer the planner. The table is clustered by (coll, date_added), so
+	// scanning it in order and filtering is the fastest way to a page,
+	// except for ids (few rows each, through versions_object) and for
+	// last versions of one type (versions_last_type). Without statistics
+	// the planner may otherwise pick an index and a sort that reads the
+	// whole collection for one page.
+	lastOfType := onlyLast && len(q.Types) == 1 && len(q.IDs) == 0
 	switch {
 	case len(q.IDs) > 0:
-		// few rows per id: the object index is right
-	case onlyLast && len(q.Types) == 1:
+		b.WriteString(" INDEXED BY versions_object")
+	case lastOfType:
 		b.WriteString(" INDEXED BY versions_last_type")
-	case onlyLast:
-		b.WriteString(" INDEXED BY versions_last")
-	case onlyFirst:
-		b.WriteString(" INDEXED BY versions_first")
 	default:
-		b.WriteString(" INDEXED BY versions_added")
+		b.WriteString(" NOT INDEXED")
 	}
 	b.WriteString(" WHERE coll = ? AND date_added > ?")
 	args = append(args, seq, q.AddedAfter.UnixMicro())
 	switch {
 	case vm.All:
+	case lastOfType:
+		b.WriteString(" AND is_last = 1") // the partial index's own term
 	case onlyLast:
-		b.WriteString(" AND is_last = 1")
+		b.WriteString(" AND is_last != 0")
 	case onlyFirst:
-		b.WriteString(" AND is_first = 1")
+		b.WriteString(" AND is_first != 0")
 	default:
 		var ors []string
 		if vm.First {
-			ors = append(ors, "is_first = 1")
+			ors = append(ors, "is_first != 0")
 		}
 		if vm.Last {
-			ors = append(ors, "is_last = 1")
+			ors = append(ors, "is_last != 0")
 		}
 		if len(vm.At) > 0 {
 			ks := make([]any, len(vm.At))
@@ -300,6 +491,14 @@ func listQuery(seq int64, q store.Query) (string, []any, error) {
 			args = append(args, ks...)
 		}
 		b.WriteString(" AND (" + strings.Join(ors, " OR ") + ")")
+	}
+	if len(q.IDs) > 0 {
+		hs := make([]any, len(q.IDs))
+		for i, id := range q.IDs {
+			hs[i] = idHash(id)
+		}
+		b.WriteString(" AND idh IN (" + placeholders(len(hs)) + ")")
+		args = append(args, hs...)
 	}
 	args = inFilter(&b, args, "id", q.IDs)
 	args = inFilter(&b, args, "type", q.Types)
@@ -339,13 +538,15 @@ func (db *DB) Delete(ctx context.Context, collection, id string, versions store.
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: delete %s from %s: %w", id, collection, err)
 	}
+	db.wrote()
 	return n, nil
 }
 
 func (db *DB) delete(ctx context.Context, collection, id string, vm store.VersionMatch, specVersions []string) (int, error) {
 	var b strings.Builder
-	b.WriteString("DELETE FROM versions WHERE coll = ? AND id = ?")
-	args := []any{nil, id}
+	b.WriteString("DELETE FROM versions INDEXED BY versions_object WHERE coll = ? AND idh = ? AND id = ?")
+	h := idHash(id)
+	args := []any{nil, h, id}
 	if vm.IsZero() {
 		vm.Last = true
 	}
@@ -392,13 +593,12 @@ func (db *DB) delete(ctx context.Context, collection, id string, vm store.Versio
 	if n == 0 {
 		return 0, store.ErrNotFound
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE versions SET
-			is_first = (modified = (SELECT min(modified) FROM versions WHERE coll = ?1 AND id = ?2)),
-			is_last  = (modified = (SELECT max(modified) FROM versions WHERE coll = ?1 AND id = ?2))
-		WHERE coll = ?1 AND id = ?2 AND (
-			is_first != (modified = (SELECT min(modified) FROM versions WHERE coll = ?1 AND id = ?2)) OR
-			is_last  != (modified = (SELECT max(modified) FROM versions WHERE coll = ?1 AND id = ?2)))`,
-		seq, id); err != nil {
+	// Recompute the flags of what is left of the object.
+	const object = `coll = ?1 AND idh = ?2 AND id = ?3`
+	const lo = `(modified = (SELECT min(modified) FROM versions INDEXED BY versions_object WHERE ` + object + `))`
+	const hi = `(modified = (SELECT max(modified) FROM versions INDEXED BY versions_object WHERE ` + object + `))`
+	if _, err := tx.ExecContext(ctx, `UPDATE versions INDEXED BY versions_object SET is_first = `+lo+`, is_last = `+hi+
+		` WHERE `+object+` AND (is_first != `+lo+` OR is_last != `+hi+`)`, seq, h, id); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -38,6 +38,13 @@ type DB struct {
 	path string
 	w    *sql.DB // exactly one connection: every write
 	r    *sql.DB // read-only pool
+	c    *sql.DB // one connection for background WAL checkpoints
+
+	stmts putStmts
+
+	kick    chan struct{} // a write committed
+	stop    chan struct{} // Close asks the checkpointer to stop
+	stopped chan struct{}
 }
 
 var _ store.Store = (*DB)(nil)
@@ -54,52 +61,147 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
 	}
-	const common = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
-		"&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"
-	w, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_pragma=journal_mode(WAL)&"+common)
-	if err != nil {
+	db := &DB{path: path}
+	if err := db.open(ctx); err != nil {
+		db.closeHandles()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
-	db := &DB{path: path, w: w}
-	if err := db.migrate(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	if err := db.ensureDefaultCollection(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	// Readers open after the writer has put the file in WAL mode.
-	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)&"+common)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	n := max(4, runtime.GOMAXPROCS(0))
-	r.SetMaxOpenConns(n)
-	r.SetMaxIdleConns(n)
-	r.SetConnMaxIdleTime(0)
-	r.SetConnMaxLifetime(0)
-	if err := r.PingContext(ctx); err != nil {
-		w.Close()
-		r.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	db.r = r
+	db.kick = make(chan struct{}, 1)
+	db.stop = make(chan struct{})
+	db.stopped = make(chan struct{})
+	go db.checkpointer()
 	return db, nil
 }
 
-// Close closes the file. It lets SQLite update its query planner
-// statistics first (PRAGMA optimize).
+// open opens the three handles, brings the schema up to date and
+// prepares Put's statements.
+func (db *DB) open(ctx context.Context) error {
+	const common = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)"
+	handle := func(dsn string, conns int) (*sql.DB, error) {
+		h, err := sql.Open("sqlite", "file:"+db.path+"?"+dsn+"&"+common)
+		if err != nil {
+			return nil, err
+		}
+		h.SetMaxOpenConns(conns)
+		h.SetMaxIdleConns(conns)
+		h.SetConnMaxIdleTime(0)
+		h.SetConnMaxLifetime(0)
+		return h, h.PingContext(ctx)
+	}
+	var err error
+	// The writer checkpoints only when the background checkpointer falls
+	// far behind (autocheckpoint, in pages); normally the checkpointer's
+	// own connection does it, off the writer's path. The writer's page
+	// cache holds the object index of a few million versions.
+	if db.w, err = handle(fmt.Sprintf("_txlock=immediate&_pragma=wal_autocheckpoint(16384)&_pragma=cache_size(-%d)", writerCacheKiB), 1); err != nil {
+		return err
+	}
+	if err := db.setup(ctx); err != nil {
+		return err
+	}
+	if err := db.migrate(ctx); err != nil {
+		return err
+	}
+	if err := db.ensureDefaultCollection(ctx); err != nil {
+		return err
+	}
+	if err := db.prepare(ctx); err != nil {
+		return err
+	}
+	// Readers open after the writer has put the file in WAL mode. They map
+	// the file into memory instead of copying pages into their caches.
+	if db.r, err = handle(fmt.Sprintf("_pragma=query_only(1)&_pragma=mmap_size(%d)&_pragma=cache_size(-%d)", readerMmap, readerCacheKiB),
+		max(4, runtime.GOMAXPROCS(0))); err != nil {
+		return err
+	}
+	db.c, err = handle("_pragma=cache_size(-2048)", 1)
+	return err
+}
+
+// closeHandles closes whatever open managed to open.
+func (db *DB) closeHandles() error {
+	errs := []error{db.stmts.close()}
+	for _, h := range []*sql.DB{db.c, db.r, db.w} {
+		if h != nil {
+			errs = append(errs, h.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkpointInterval is the least time between background checkpoints.
+const checkpointInterval = 100 * time.Millisecond
+
+// wrote tells the checkpointer that a write committed.
+func (db *DB) wrote() {
+	select {
+	case db.kick <- struct{}{}:
+	default:
+	}
+}
+
+// checkpointer copies the WAL into the database file after writes, at
+// most every checkpointInterval, on its own connection: a PASSIVE
+// checkpoint neither waits for nor blocks readers and the writer, and its
+// fsyncs stay off the writer's path.
+func (db *DB) checkpointer() {
+	defer close(db.stopped)
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-db.kick:
+		}
+		// Errors are not fatal: the next write retries, and the writer's
+		// autocheckpoint bounds the WAL meanwhile.
+		_, _ = db.c.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		select {
+		case <-db.stop:
+			return
+		case <-time.After(checkpointInterval):
+		}
+	}
+}
+
+// Cache sizes of the writer and of each reader connection, and how much
+// of the file a reader maps into memory.
+const (
+	writerCacheKiB = 256 << 10
+	readerCacheKiB = 32 << 10
+	readerMmap     = 1 << 40
+)
+
+// pageSize is the page size of a new file. Larger than SQLite's 4 KiB
+// default so that typical objects (up to about 2 KiB of JSON) stay in
+// their row instead of spilling to overflow pages.
+const pageSize = 8192
+
+// setup sets the page size of a new file (a no-op on an existing one) and
+// puts the file in WAL mode.
+func (db *DB) setup(ctx context.Context) error {
+	if _, err := db.w.ExecContext(ctx, fmt.Sprintf("PRAGMA page_size = %d", pageSize)); err != nil {
+		return err
+	}
+	var mode string
+	if err := db.w.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal_mode is %q, not wal", mode)
+	}
+	return nil
+}
+
+// Close stops the background checkpointer and closes the file. It lets
+// SQLite update its query planner statistics first (PRAGMA optimize).
+// Close must be called once, after every other call has returned.
 func (db *DB) Close() error {
+	close(db.stop)
+	<-db.stopped
 	_, oerr := db.w.Exec("PRAGMA optimize")
-	rerr := db.r.Close()
-	werr := db.w.Close()
-	return errors.Join(werr, rerr, oerr)
+	// The writer closes last: the last connection checkpoints and removes
+	// the WAL.
+	return errors.Join(oerr, db.closeHandles())
 }
 
 // ---- encoding ----

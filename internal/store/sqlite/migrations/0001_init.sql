@@ -19,15 +19,17 @@ CREATE TABLE collections (
 );
 CREATE INDEX collections_title ON collections (api_root, title, id);
 
--- One row per stored object version. is_first / is_last mark the versions
--- with the lowest / highest version key of their object in the collection,
--- so that match[version]=first|last listings are one range scan of a
--- partial index.
+-- One row per stored object version, clustered by (coll, date_added) so
+-- that a listing in date_added order is a range scan of the table itself.
+-- is_first / is_last mark the versions with the lowest / highest version
+-- key of their object in the collection: match[version]=first|last is a
+-- filter on that scan, and last with a type is a range scan of the
+-- partial index versions_last_type.
 CREATE TABLE versions (
-	rid          INTEGER PRIMARY KEY,
-	coll         INTEGER NOT NULL REFERENCES collections (seq) ON DELETE CASCADE,
+	coll         INTEGER NOT NULL REFERENCES collections (seq) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
 	date_added   INTEGER NOT NULL,
 	id           TEXT    NOT NULL,
+	idh          INTEGER NOT NULL,          -- 64-bit FNV-1a of id: a small index key
 	modified     INTEGER NOT NULL,
 	type         TEXT    NOT NULL,
 	spec_version TEXT    NOT NULL,
@@ -35,12 +37,11 @@ CREATE TABLE versions (
 	revoked      INTEGER NOT NULL,
 	is_first     INTEGER NOT NULL,
 	is_last      INTEGER NOT NULL,
-	raw          BLOB    NOT NULL
-);
-CREATE UNIQUE INDEX versions_added ON versions (coll, date_added);
-CREATE UNIQUE INDEX versions_object ON versions (coll, id, modified);
-CREATE INDEX versions_last ON versions (coll, date_added) WHERE is_last = 1;
-CREATE INDEX versions_first ON versions (coll, date_added) WHERE is_first = 1;
+	raw          BLOB    NOT NULL,
+	PRIMARY KEY (coll, date_added)
+) WITHOUT ROWID;
+-- Not unique: two ids may share a hash; queries also compare id.
+CREATE INDEX versions_object ON versions (coll, idh, modified);
 CREATE INDEX versions_last_type ON versions (coll, type, date_added) WHERE is_last = 1;
 
 CREATE TABLE orgs (
