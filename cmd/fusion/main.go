@@ -46,9 +46,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
-				fs := newFlagSet(c, stderr)
-				fs.SetOutput(stdout)
-				fs.Usage()
+				// Let the command define its flags, then print them.
+				fs := newFlagSet(c, stdout)
+				_ = c.run(ctx, fs, []string{"-h"}, stdout, stdout)
 				return 0
 			}
 		}
