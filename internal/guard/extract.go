@@ -549,12 +549,6 @@ func (x *extractor) ipv6(s []byte) {
 }
 
 func (x *extractor) v6Token(s []byte, a, b int) {
-	// the run must not be glued to other letters (a word ending in hex
-	// letters, like "cafe:")
-	if a > 0 && alnum[s[a-1]] || b < len(s) && alnum[s[b]] && s[b] != '%' {
-		// letters g-z right after: not an address
-		return
-	}
 	for b > a && s[b-1] == '.' {
 		b--
 	}
@@ -566,13 +560,16 @@ func (x *extractor) v6Token(s []byte, a, b int) {
 	if err != nil {
 		// "2001:db8::1:443"-like trailing port after a full address, or a
 		// single leading/trailing colon from the surrounding text
-		t := bytes.Trim(tok, ":")
-		if len(t) >= 2 && tok[0] == ':' && tok[1] == ':' {
-			t = append([]byte("::"), t...)
+		t := tok
+		if len(t) > 1 && t[0] == ':' && t[1] != ':' {
+			t = t[1:]
+		}
+		if n := len(t); n > 1 && t[n-1] == ':' && t[n-2] != ':' {
+			t = t[:n-1]
 		}
 		if addr, err = netip.ParseAddr(string(t)); err != nil {
-			if i := bytes.LastIndexByte(tok, ':'); i > 0 {
-				addr, err = netip.ParseAddr(string(tok[:i]))
+			if i := bytes.LastIndexByte(t, ':'); i > 0 {
+				addr, err = netip.ParseAddr(string(t[:i]))
 			}
 			if err != nil {
 				return

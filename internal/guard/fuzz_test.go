@@ -66,8 +66,9 @@ func FuzzNormalizeDomain(f *testing.F) {
 		if d2, err := NormalizeDomain(d); err != nil || d2 != d {
 			t.Fatalf("NormalizeDomain(%q) = %q, but of that %q, %v", s, d, d2, err)
 		}
-		// the scanner finds the domain where the normaliser does
-		if !hasCandidate(Extract(d), KindDomain, d) {
+		// the scanner finds the domain where the normaliser does (assets
+		// have two labels at least)
+		if strings.Contains(d, ".") && !hasCandidate(Extract(d), KindDomain, d) {
 			t.Fatalf("Extract(%q) does not find it: %v", d, Extract(d))
 		}
 	})

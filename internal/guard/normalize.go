@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -450,9 +451,13 @@ func ipv4Integer(tok []byte) (uint32, bool) {
 // mapped), no trailing dot. It accepts defanged forms and takes the host
 // out of a URL or host:port. IP addresses and names with empty labels,
 // labels over 63 bytes or characters outside letters, digits, '-' and '_'
-// are errors.
+// are errors, and so are labels that start or end with '-' and top-level
+// labels without a letter.
 func NormalizeDomain(s string) (string, error) {
 	s = hostPart(Refang(s))
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		s = s[:i] // acme-corp.example/login
+	}
 	if i := strings.LastIndexByte(s, ':'); i >= 0 {
 		if _, err := strconv.ParseUint(s[i+1:], 10, 16); err != nil {
 			return "", errNotDomain
@@ -495,8 +500,9 @@ func foldDomain(s string) (string, bool) {
 	if s == "" || len(s) > 253 {
 		return "", false
 	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 {
+	labels := strings.Split(s, ".")
+	for _, label := range labels {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return "", false
 		}
 		for i := 0; i < len(label); i++ {
@@ -505,6 +511,12 @@ func foldDomain(s string) (string, bool) {
 				return "", false
 			}
 		}
+	}
+	// a top-level label has a letter (or is punycode): "1.2.3.4.5" and
+	// "-.0" are not names
+	tld := labels[len(labels)-1]
+	if strings.IndexFunc(tld, func(r rune) bool { return 'a' <= r && r <= 'z' }) < 0 {
+		return "", false
 	}
 	return s, true
 }
@@ -618,13 +630,22 @@ type wordIter struct {
 	buf   []byte
 	caser cases.Caser
 	init  bool
+	// a folded word that folding split into several ("Ŀ" → "l·" → "l"):
+	// the rest of it, and the span of the source word
+	rest         []byte
+	restS, restE int
 }
 
-func (it *wordIter) reset(s []byte) { it.s, it.i = s, 0 }
+func (it *wordIter) reset(s []byte) { it.s, it.i, it.rest = s, 0, nil }
 
 // next returns the next word folded (valid until the next call) and its
 // span in the text.
 func (it *wordIter) next() (w []byte, start, end int, ok bool) {
+	if len(it.rest) > 0 {
+		if w := it.splitRest(); w != nil {
+			return w, it.restS, it.restE, true
+		}
+	}
 	s := it.s
 	i := it.i
 	// skip separators
@@ -652,7 +673,12 @@ func (it *wordIter) next() (w []byte, start, end int, ok bool) {
 	if s[i] >= utf8.RuneSelf {
 		if r, n := utf8.DecodeRune(s[i:]); isSoloRune(r) {
 			it.i = i + n
-			return it.fold(s[i:i+n], false), i, i + n, true
+			// folding may make several characters of one (ゟ → より)
+			it.rest, it.restS, it.restE = it.fold(s[i:i+n], false), i, i+n
+			if w := it.splitRest(); w != nil {
+				return w, i, i + n, true
+			}
+			return it.next()
 		}
 	}
 	for i < len(s) {
@@ -678,7 +704,10 @@ func (it *wordIter) next() (w []byte, start, end int, ok bool) {
 	w = s[start:i]
 	switch {
 	case !ascii:
-		w = it.fold(w, true)
+		it.rest, it.restS, it.restE = it.fold(w, true), start, i
+		if w = it.splitRest(); w == nil {
+			return it.next()
+		}
 	case upper:
 		it.buf = append(it.buf[:0], w...)
 		for k, c := range it.buf {
@@ -689,12 +718,45 @@ func (it *wordIter) next() (w []byte, start, end int, ok bool) {
 	return w, start, i, true
 }
 
+// splitRest returns the next word of it.rest, a folded text, or nil.
+func (it *wordIter) splitRest() []byte {
+	r := it.rest
+	i := 0
+	for i < len(r) {
+		c, n := utf8.DecodeRune(r[i:])
+		if isWordRune(c) {
+			break
+		}
+		i += n
+	}
+	j := i
+	for j < len(r) {
+		c, n := utf8.DecodeRune(r[j:])
+		if !isWordRune(c) || isSoloRune(c) && j > i {
+			break
+		}
+		j += n
+		if isSoloRune(c) {
+			break
+		}
+	}
+	it.rest = r[j:]
+	if j == i {
+		return nil
+	}
+	return r[i:j]
+}
+
 func (it *wordIter) fold(w []byte, full bool) []byte {
 	if !it.init {
 		it.caser = cases.Fold()
 		it.init = true
 	}
-	it.buf = it.caser.Bytes(norm.NFKC.Bytes(w))
+	// Fold alone is not stable: x/text toggles the case of Cherokee
+	// letters (lower-casing its result fixes that), and folding can put
+	// combining marks out of canonical order (İ → i + U+0307), which the
+	// second NFKC fixes.
+	it.buf = norm.NFKC.Bytes(bytes.ToLower(it.caser.Bytes(norm.NFKC.Bytes(w))))
 	return it.buf
 }
 
