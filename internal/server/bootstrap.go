@@ -45,7 +45,8 @@ type Bootstrapped struct {
 // an admin token for it. The token is envToken when that is not empty
 // (e.g. from FUSION_ADMIN_TOKEN); otherwise a new one is generated and
 // written to dataDir/admin.token with mode 0600 (the caller prints it
-// once). A store that already has organisations is left alone.
+// once). A store that already has organisations is left alone, and so
+// is one that another node bootstraps at the same moment.
 func Bootstrap(ctx context.Context, st store.Store, dataDir, envToken string, now time.Time) (Bootstrapped, error) {
 	orgs, err := st.ListOrgs(ctx)
 	if err != nil {
@@ -75,6 +76,13 @@ func Bootstrap(ctx context.Context, st store.Store, dataDir, envToken string, no
 		}
 	}
 	if err := st.CreateOrg(ctx, hub); err != nil {
+		if res.TokenFile != "" {
+			os.Remove(res.TokenFile)
+		}
+		if errors.Is(err, store.ErrExists) {
+			// Another node sharing the store bootstrapped first.
+			return Bootstrapped{}, nil
+		}
 		return Bootstrapped{}, fmt.Errorf("creating the hub organisation: %w", err)
 	}
 	tok := store.Token{ID: newID(), OrgID: hub.ID, Role: store.RoleAdmin, Hash: hash, Label: "bootstrap admin", Created: now.UTC()}

@@ -443,6 +443,31 @@ func TestBootstrap(t *testing.T) {
 		if tk, err := st2.TokenByHash(ctx, server.HashToken(adminToken)); err != nil || tk.Role != store.RoleAdmin {
 			t.Errorf("env token stored as %+v, %v", tk, err)
 		}
+		// Nodes starting together on one empty store: one bootstraps, the
+		// others find it done; none fails.
+		st3 := open(t)
+		results := make(chan server.Bootstrapped, 4)
+		errs := make(chan error, 4)
+		for i := 0; i < 4; i++ {
+			go func() {
+				b, err := server.Bootstrap(ctx, st3, t.TempDir(), "", time.Now())
+				results <- b
+				errs <- err
+			}()
+		}
+		done := 0
+		for i := 0; i < 4; i++ {
+			if b := <-results; b.Done {
+				done++
+			}
+			if err := <-errs; err != nil {
+				t.Errorf("concurrent Bootstrap: %v", err)
+			}
+		}
+		orgs, _ := st3.ListOrgs(ctx)
+		if done != 1 || len(orgs) != 1 {
+			t.Errorf("concurrent Bootstrap: %d did it, %d organisations", done, len(orgs))
+		}
 	})
 }
 

@@ -2,12 +2,15 @@ package taxii_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,7 +28,8 @@ import (
 //	go test -run '^$' -bench . -benchtime 200x ./internal/taxii
 //	FUSION_BENCH_OBJECTS=1000000 go test -run '^$' -bench Paging -benchtime 2000x -timeout 1h ./internal/taxii
 //
-// (-benchtime 200x sets the number of pages or POSTs.)
+// (-benchtime 200x sets the number of pages, POSTs or polling rounds.)
+// BenchmarkConcurrentPolling is described at its declaration.
 //
 // BenchmarkPaging walks a collection of FUSION_BENCH_OBJECTS objects
 // (default 100,000) with limit=1000 and next, one page per iteration,
@@ -78,7 +82,7 @@ func BenchmarkPaging(b *testing.B) {
 			first := f.srv.URL + f.objectsPath() + "?limit=1000"
 			next := first
 			var lat []time.Duration
-			objects := 0
+			objects, walked := 0, 0
 			start := time.Now()
 			// b.Loop runs this function once, so the seeding above is not
 			// repeated for each round of b.N.
@@ -91,21 +95,21 @@ func BenchmarkPaging(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var env struct {
-					More    bool             `json:"more"`
-					Next    string           `json:"next"`
-					Objects []jsontext.Value `json:"objects"`
-				}
-				err = json.UnmarshalRead(res.Body, &env)
+				env, err := skimEnvelope(res.Body)
 				res.Body.Close()
 				if err != nil || res.StatusCode != 200 {
 					b.Fatalf("page %d: %d %v", i, res.StatusCode, err)
 				}
 				lat = append(lat, time.Since(t0))
-				objects += len(env.Objects)
-				if env.More {
-					next = f.srv.URL + f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.Next)
+				objects += env.n
+				walked += env.n
+				if env.more {
+					next = f.srv.URL + f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.next)
 				} else {
+					if walked != n {
+						b.Fatalf("a walk of the collection saw %d objects, want %d", walked, n)
+					}
+					walked = 0
 					next = first
 				}
 			}
@@ -160,4 +164,204 @@ func BenchmarkPost(b *testing.B) {
 			b.ReportMetric(float64(posted)/elapsed.Seconds(), "objects/s")
 		})
 	}
+}
+
+// BenchmarkConcurrentPolling is the hub's daily load in miniature: 200
+// clients (member countries and partners), caught up with a collection of
+// 10,000 objects, each poll it with added_after=their last
+// X-TAXII-Date-Added-Last (at most once a second), while 5 partners each
+// post an envelope of 100 indicators a second. One iteration is one round
+// in which every poller makes one request; it reports the p50/p99 poll
+// latency, polls/s and posted objects/s, and fails on any error.
+func BenchmarkConcurrentPolling(b *testing.B) {
+	const (
+		pollers, posters = 200, 5
+		pollEvery        = time.Second // each poller polls at most once a second
+		postEvery        = time.Second // each partner posts 100 objects a second
+	)
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			f := newFixture(b, be.open, server.Config{})
+			seedCollection(b, f, 10000)
+			tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512}
+			client := &http.Client{Transport: tr, Timeout: time.Minute}
+			defer tr.CloseIdleConnections()
+			token := f.tokens["member"]
+
+			stop := make(chan struct{})
+			var posted atomic.Int64
+			var postErr atomic.Value
+			var wg sync.WaitGroup
+			for p := 0; p < posters; p++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					tick := time.NewTicker(postEvery)
+					defer tick.Stop()
+					for {
+						select {
+						case <-stop:
+							return
+						case <-tick.C:
+						}
+						objs := make([]string, 100)
+						base := int(postSeq.Add(1)) * 1000
+						for j := range objs {
+							objs[j] = indicator(base+j, "2024-01-01T00:00:00.000Z")
+						}
+						req, _ := http.NewRequest("POST", f.srv.URL+f.objectsPath(), strings.NewReader(envelope(objs...)))
+						req.Header.Set("Authorization", "Bearer "+f.tokens["partner-write"])
+						req.Header.Set("Content-Type", "application/taxii+json;version=2.1")
+						res, err := client.Do(req)
+						if err != nil {
+							postErr.Store(err)
+							return
+						}
+						io.Copy(io.Discard, res.Body)
+						res.Body.Close()
+						if res.StatusCode != 202 {
+							postErr.Store(fmt.Errorf("POST: %d", res.StatusCode))
+							return
+						}
+						posted.Add(100)
+					}
+				}()
+			}
+
+			// Pollers start caught up: at the collection's last date_added,
+			// as clients that poll all day are.
+			latest := ""
+			for u := f.objectsPath() + "?limit=1000"; ; {
+				r := f.get(token, u, 200)
+				var env envelopeResource
+				r.json(b, &env)
+				if h := r.header.Get("X-TAXII-Date-Added-Last"); h != "" {
+					latest = h
+				}
+				if !env.More {
+					break
+				}
+				u = f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.Next)
+			}
+			after := make([]string, pollers) // each poller's added_after
+			for p := range after {
+				after[p] = latest
+			}
+			var mu sync.Mutex
+			var lat []time.Duration
+			var pollErr atomic.Value
+			start := time.Now()
+			rounds := 0
+			for b.Loop() {
+				rounds++
+				roundStart := time.Now()
+				var rw sync.WaitGroup
+				for p := 0; p < pollers; p++ {
+					rw.Add(1)
+					go func(p int) {
+						defer rw.Done()
+						u := f.srv.URL + f.objectsPath() + "?limit=1000"
+						if after[p] != "" {
+							u += "&added_after=" + url.QueryEscape(after[p])
+						}
+						t0 := time.Now()
+						req, _ := http.NewRequest("GET", u, nil)
+						req.Header.Set("Authorization", "Bearer "+token)
+						req.Header.Set("Accept", "application/taxii+json;version=2.1")
+						res, err := client.Do(req)
+						if err != nil {
+							pollErr.Store(err)
+							return
+						}
+						io.Copy(io.Discard, res.Body)
+						res.Body.Close()
+						d := time.Since(t0)
+						if res.StatusCode != 200 {
+							pollErr.Store(fmt.Errorf("GET: %d", res.StatusCode))
+							return
+						}
+						if last := res.Header.Get("X-TAXII-Date-Added-Last"); last != "" {
+							after[p] = last
+						}
+						mu.Lock()
+						lat = append(lat, d)
+						mu.Unlock()
+					}(p)
+				}
+				rw.Wait()
+				if d := time.Since(roundStart); d < pollEvery {
+					time.Sleep(pollEvery - d)
+				}
+			}
+			elapsed := time.Since(start)
+			close(stop)
+			wg.Wait()
+			if err := pollErr.Load(); err != nil {
+				b.Fatalf("poll error: %v", err)
+			}
+			if err := postErr.Load(); err != nil {
+				b.Fatalf("post error: %v", err)
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(rounds*pollers)/elapsed.Seconds(), "polls/s")
+			b.ReportMetric(float64(posted.Load())/elapsed.Seconds(), "posted-objects/s")
+		})
+	}
+}
+
+type skimmed struct {
+	more bool
+	next string
+	n    int // objects
+}
+
+// skimEnvelope reads an envelope as a lean client would: more, next, and
+// each object read as a JSON value and dropped.
+func skimEnvelope(r io.Reader) (skimmed, error) {
+	var e skimmed
+	dec := jsontext.NewDecoder(r)
+	if _, err := dec.ReadToken(); err != nil {
+		return e, err
+	}
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return e, err
+		}
+		switch name.String() {
+		case "more":
+			t, err := dec.ReadToken()
+			if err != nil {
+				return e, err
+			}
+			e.more = t.Kind() == 't'
+		case "next":
+			t, err := dec.ReadToken()
+			if err != nil {
+				return e, err
+			}
+			e.next = t.String()
+		case "objects":
+			if _, err := dec.ReadToken(); err != nil {
+				return e, err
+			}
+			for dec.PeekKind() == '{' {
+				if err := dec.SkipValue(); err != nil {
+					return e, err
+				}
+				e.n++
+			}
+			if _, err := dec.ReadToken(); err != nil {
+				return e, err
+			}
+		default:
+			if err := dec.SkipValue(); err != nil {
+				return e, err
+			}
+		}
+	}
+	_, err := dec.ReadToken()
+	return e, err
 }
