@@ -26,8 +26,11 @@ func collectionSeq(ctx context.Context, q interface {
 }
 
 // idHash is the versions_object index key of an object id: 64-bit FNV-1a.
-// Distinct ids may share it, so every query on it also compares id.
-func idHash(id string) int64 {
+// Distinct ids may share it, so every query on it also compares id. A
+// variable so that a test can make every id collide.
+var idHash = fnv64
+
+func fnv64(id string) int64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(id); i++ {
 		h ^= uint64(id[i])

@@ -201,6 +201,43 @@ func testPutUnchanged(t *testing.T, s store.Store) {
 	}
 }
 
+// testPutBetween: a version whose key lies between an object's first and
+// last is new unless that very version is stored, whatever other objects
+// hold at that key.
+func testPutBetween(t *testing.T, s store.Store) {
+	coll := newCollection(t, s)
+	m1, m2, m3 := ts("2024-01-01T00:00:00Z"), ts("2024-01-02T00:00:00Z"), ts("2024-01-03T00:00:00Z")
+	a := indicatorID()
+	put(t, s, coll, indicator(a, m1))
+	put(t, s, coll, indicator(a, m3))
+	// Other objects hold the key m2 (some backends may share an index
+	// key between ids).
+	var others []*stix.Object
+	for i := 0; i < 8; i++ {
+		others = append(others, indicator(indicatorID(), m2))
+	}
+	put(t, s, coll, others...)
+	out := put(t, s, coll, indicator(a, m2))
+	if !out[0].Added {
+		t.Fatalf("version between first and last reported unchanged")
+	}
+	out = put(t, s, coll, indicator(a, m2), indicator(a, m1), indicator(a, m3))
+	for i, o := range out {
+		if o.Added {
+			t.Errorf("stored version %d reported added again", i)
+		}
+	}
+	got := keys(listAll(t, s, coll, store.Query{IDs: []string{a}, Versions: store.VersionMatch{All: true}}))
+	if want := []string{key(a, m1), key(a, m3), key(a, m2)}; !sameKeys(got, want) {
+		t.Errorf("versions %s, want %s", joinKeys(got), joinKeys(want))
+	}
+	first := keys(listAll(t, s, coll, store.Query{IDs: []string{a}, Versions: store.VersionMatch{First: true}}))
+	last := keys(listAll(t, s, coll, store.Query{IDs: []string{a}}))
+	if !sameKeys(first, []string{key(a, m1)}) || !sameKeys(last, []string{key(a, m3)}) {
+		t.Errorf("first %s last %s, want %s %s", joinKeys(first), joinKeys(last), key(a, m1), key(a, m3))
+	}
+}
+
 func firstRaw(vs []store.Version) string {
 	if len(vs) == 0 {
 		return "<none>"

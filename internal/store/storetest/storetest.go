@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PutUnknownCollection", testPutUnknownCollection},
 		{"PutAtomic", testPutAtomic},
 		{"PutUnchanged", testPutUnchanged},
+		{"PutBetween", testPutBetween},
 		{"VersionKeyPrecision", testVersionKeyPrecision},
 		{"DateAddedIncreasing", testDateAddedIncreasing},
 		{"DateAddedConcurrentPuts", testDateAddedConcurrentPuts},
