@@ -153,7 +153,6 @@ func conflict(err error, what string) error {
 
 var (
 	orgNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	countryRE = regexp.MustCompile(`^[A-Z]{2}$`)
 	aliasRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 	rootRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 )
@@ -187,8 +186,8 @@ func CheckOrg(o store.Org) error {
 			return taxii.Errorf(http.StatusBadRequest, "only member organisations have a country")
 		}
 	case store.KindMember:
-		if !countryRE.MatchString(o.Country) {
-			return taxii.Errorf(http.StatusBadRequest, "a member organisation needs an ISO 3166-1 alpha-2 country code such as FR, got %q", o.Country)
+		if !policy.ValidCountry(o.Country) {
+			return taxii.Errorf(http.StatusBadRequest, "a member organisation needs an assigned ISO 3166-1 alpha-2 country code such as FR, got %q", o.Country)
 		}
 	default:
 		return taxii.Errorf(http.StatusBadRequest, "kind %q: must be partner, hub or member", o.Kind)

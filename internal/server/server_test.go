@@ -247,7 +247,7 @@ func TestAdminAPI(t *testing.T) {
 		}
 		for _, bad := range []string{
 			`{"name":"x y","kind":"partner"}`, `{"name":"","kind":"partner"}`, `{"name":"a","kind":"vendor"}`,
-			`{"name":"a","kind":"member"}`, `{"name":"a","kind":"member","country":"FRA"}`, `{"name":"a","kind":"partner","country":"FR"}`,
+			`{"name":"a","kind":"member"}`, `{"name":"a","kind":"member","country":"FRA"}`, `{"name":"a","kind":"member","country":"XX"}`, `{"name":"a","kind":"partner","country":"FR"}`,
 			`{"name":"a","kind":"partner","extra":1}`, `not json`,
 		} {
 			e.must("POST", "/api/v1/orgs", bad, 400, nil)

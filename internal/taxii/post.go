@@ -137,17 +137,8 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
 // check parses and validates one posted object; reason is empty when it
 // may be stored.
 func (h *Handler) check(i int, raw []byte) (*stix.Object, string) {
-	if !jsontext.Value(raw).IsValid() {
-		// Duplicate member names or invalid UTF-8 (the envelope walk let
-		// them through so that they fail only this object).
-		v := jsontext.Value(raw)
-		err := v.Compact(jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(false))
-		msg := "malformed JSON"
-		if err != nil {
-			msg += ": " + err.Error()
-		}
-		return nil, fmt.Sprintf("objects[%d]: %s", i, msg)
-	}
+	// stix.Parse also rejects what the envelope walk let through:
+	// duplicate member names and invalid UTF-8.
 	obj, err := stix.Parse(raw)
 	if err == nil && h.cfg.Validate != nil {
 		err = h.cfg.Validate(obj)
