@@ -72,7 +72,7 @@ var errCorrupt = errors.New("facts: corrupt binary form")
 // UnmarshalBinary decodes what MarshalBinary encoded. Corrupt input is an
 // error, never a panic.
 func (f *Facts) UnmarshalBinary(data []byte) error {
-	d := decoder{b: data}
+	d := decoder{b: data, s: string(data)}
 	if len(data) < 4 || data[0] != factsFormat {
 		return errCorrupt
 	}
@@ -116,6 +116,7 @@ func (f *Facts) UnmarshalBinary(data []byte) error {
 
 type decoder struct {
 	b   []byte
+	s   string // data as one string: decoded strings are slices of it
 	err bool
 }
 
@@ -159,9 +160,9 @@ func (d *decoder) str() string {
 		d.err = true
 		return ""
 	}
-	s := string(d.b[:n])
+	off := len(d.s) - len(d.b)
 	d.b = d.b[n:]
-	return s
+	return d.s[off : off+int(n)]
 }
 
 func (d *decoder) strs() []string {

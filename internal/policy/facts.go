@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"fusion/internal/stix"
@@ -182,9 +183,8 @@ func (t *tree) granular(gm int32, f *Facts) (string, string) {
 	if t.nodes[gm].kind != kArr {
 		return "granular_markings", "must be a list"
 	}
-	i := 0
-	for g := t.nodes[gm].first; g >= 0; g, i = t.nodes[g].next, i+1 {
-		path := fmt.Sprintf("granular_markings[%d]", i)
+	for g := t.nodes[gm].first; g >= 0; g = t.nodes[g].next {
+		path := "granular_markings[" + strconv.Itoa(int(t.nodes[g].pos)) + "]"
 		if t.nodes[g].kind != kObj {
 			return path, "must be an object"
 		}
@@ -246,10 +246,26 @@ func checkSelector(sel string) string {
 	}
 }
 
-// isID reports whether s looks like a STIX identifier: type--UUID.
+// isID reports whether s looks like a STIX identifier: type--UUID (the
+// UUID hyphenated, any version; stix.Validate checks the rest at ingest).
 func isID(s []byte) bool {
 	i := bytes.Index(s, []byte("--"))
-	return i > 0 && len(s)-i-2 == 36 && stix.IsUUID(string(s[i+2:]))
+	if i <= 0 || len(s)-i-2 != 36 {
+		return false
+	}
+	for j, c := range s[i+2:] {
+		switch j {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // refs collects the references of the object into f.Refs.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -121,3 +122,14 @@ func mapLookup(m map[string]Target) Lookup {
 }
 
 var stixTLPLevel = stix.TLPLevel
+
+func mustRead(t testing.TB, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+var unquoteGo = strconv.Unquote

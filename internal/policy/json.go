@@ -44,12 +44,15 @@ type node struct {
 	first        int32 // first child, -1 when none
 	next         int32 // next sibling, -1 when last
 	n            int32 // number of children
+	pos          int32 // position among its parent's children
+	npos         int32 // position among the children left after redaction
 	alive        int32 // children not removed (redaction)
 	kind         kind
 	esc          bool // the string value contains escapes
 	kesc         bool // the member name contains escapes
 	gone         bool // removed from the redacted copy
 	dirty        bool // a descendant is removed: cannot copy verbatim
+	keep         bool // a granular marking's selectors list that keeps a selector
 }
 
 type tree struct {
@@ -57,7 +60,14 @@ type tree struct {
 	nodes   []node
 	scratch []byte
 	keys    map[string]struct{}
+	// Indexes of large containers, built on demand so that lookups by
+	// name or position stay O(1) on hostile input.
+	members map[int32]map[string]int32
+	items   map[int32][]int32
 }
+
+// bigContainer is the size from which containers get an index.
+const bigContainer = 16
 
 var treePool = sync.Pool{New: func() any { return new(tree) }}
 
@@ -72,6 +82,7 @@ func (t *tree) release() {
 	}
 	t.raw = nil
 	t.nodes = t.nodes[:0]
+	t.members, t.items = nil, nil
 	treePool.Put(t)
 }
 
@@ -412,6 +423,7 @@ func (t *tree) link(parent, last, child int32) {
 	} else {
 		t.nodes[last].next = child
 	}
+	t.nodes[child].pos = t.nodes[parent].n
 	t.nodes[parent].n++
 }
 
@@ -490,6 +502,23 @@ func (t *tree) get(obj int32, name string) int32 {
 	if t.nodes[obj].kind != kObj {
 		return -1
 	}
+	if t.nodes[obj].n > bigContainer {
+		idx := t.members[obj]
+		if idx == nil {
+			if t.members == nil {
+				t.members = map[int32]map[string]int32{}
+			}
+			idx = make(map[string]int32, t.nodes[obj].n)
+			for c := t.nodes[obj].first; c >= 0; c = t.nodes[c].next {
+				idx[string(t.key(c))] = c
+			}
+			t.members[obj] = idx
+		}
+		if c, ok := idx[name]; ok {
+			return c
+		}
+		return -1
+	}
 	for c := t.nodes[obj].first; c >= 0; c = t.nodes[c].next {
 		if t.keyIs(c, name) {
 			return c
@@ -503,6 +532,20 @@ func (t *tree) child(arr int32, i int) int32 {
 	if t.nodes[arr].kind != kArr || i < 0 || i >= int(t.nodes[arr].n) {
 		return -1
 	}
+	if t.nodes[arr].n > bigContainer {
+		idx := t.items[arr]
+		if idx == nil {
+			if t.items == nil {
+				t.items = map[int32][]int32{}
+			}
+			idx = make([]int32, 0, t.nodes[arr].n)
+			for c := t.nodes[arr].first; c >= 0; c = t.nodes[c].next {
+				idx = append(idx, c)
+			}
+			t.items[arr] = idx
+		}
+		return idx[i]
+	}
 	c := t.nodes[arr].first
 	for ; i > 0; i-- {
 		c = t.nodes[c].next
@@ -511,14 +554,7 @@ func (t *tree) child(arr int32, i int) int32 {
 }
 
 // index is the position of node i among its parent's children.
-func (t *tree) index(i int32) int {
-	p := t.nodes[i].parent
-	k := 0
-	for c := t.nodes[p].first; c != i; c = t.nodes[c].next {
-		k++
-	}
-	return k
-}
+func (t *tree) index(i int32) int { return int(t.nodes[i].pos) }
 
 // resolve walks a selector (spec 7.2.3.1) from the root and returns the
 // selected node, or -1 when the selector selects nothing.

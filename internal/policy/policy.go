@@ -28,6 +28,13 @@
 //   - Granular markings (section 7.2.3): a property marked above what the
 //     reader may see is removed from the reader's copy.
 //
+// On a read path, for each page of versions: get each version's facts
+// (FactsOf(v.Raw), or facts stored at write time); resolve the ids their
+// AppendRequired and AppendRefs list into a Lookup in one batch; skip the
+// versions Decide refuses, counting them as examined, not returned; send
+// each allowed one as the copy Redact returns, skipping it if Redact says
+// !ok.
+//
 // docs/sharing.md explains the rules to partners and member countries.
 package policy
 
@@ -72,8 +79,7 @@ const maxRefDepth = 4
 //
 // TRANSITIONAL: it keeps internal/taxii and cmd/fusion compiling until the
 // read paths are wired. Wiring deletes this function, renames Decide to
-// CanRead and changes every call site as docs/sharing.md ("For
-// developers") describes.
+// CanRead and changes every call site as the package comment describes.
 func CanRead(c Caller, v *store.Version) bool { return true }
 
 // Decide is the one decision (CanRead once wired): may caller see this
@@ -196,9 +202,18 @@ func restrictionsAllow(c *Caller, r *Restrictions) bool {
 
 func named(c *Caller, recipients []string) bool { return hasFold(recipients, c.Org.ID) }
 
+// hasFold reports whether list holds s, ignoring ASCII case (ids and
+// country codes are stored in one case, but a caller's may differ).
 func hasFold(list []string, s string) bool {
+	if s == "" {
+		return false
+	}
+	last := s[len(s)-1] | 0x20
 	for _, x := range list {
-		if len(x) == len(s) && strings.EqualFold(x, s) {
+		if len(x) != len(s) || x[len(x)-1]|0x20 != last {
+			continue
+		}
+		if x == s || strings.EqualFold(x, s) {
 			return true
 		}
 	}

@@ -112,25 +112,22 @@ func redact(c *Caller, raw []byte, f *Facts, refs Lookup) ([]byte, bool) {
 		if r.Required {
 			continue
 		}
-		var prop int32 = -2
-		for j, id := range r.IDs {
-			if id == "" || refVisible(c, id, refs, 0) {
-				continue
-			}
-			if prop == -2 {
-				prop = t.resolve(r.Path)
-			}
-			n := prop
-			if r.List {
-				n = -1
-				if prop >= 0 {
-					n = t.child(prop, j)
+		prop := t.resolve(r.Path)
+		if prop < 0 || r.List != (t.nodes[prop].kind == kArr) || r.List && int(t.nodes[prop].n) != len(r.IDs) {
+			return nil, false // facts do not match the object
+		}
+		n := prop
+		if r.List {
+			n = t.nodes[prop].first
+		}
+		for _, id := range r.IDs {
+			if id != "" && !refVisible(c, id, refs, 0) {
+				if t.nodes[n].kind != kStr || string(t.strBytes(n)) != id {
+					return nil, false // facts do not match the object
 				}
+				t.remove(n)
 			}
-			if n < 0 || t.nodes[n].kind != kStr || string(t.strBytes(n)) != id {
-				return nil, false // facts do not match the object
-			}
-			t.remove(n)
+			n = t.nodes[n].next
 		}
 	}
 	if idNode >= 0 && t.gone(idNode) || typeNode >= 0 && t.gone(typeNode) {
@@ -146,24 +143,23 @@ func redact(c *Caller, raw []byte, f *Facts, refs Lookup) ([]byte, bool) {
 				s.target = -1
 			}
 		}
+		for k := range sels {
+			if sels[k].target >= 0 && !t.nodes[sels[k].sel].gone {
+				t.nodes[t.nodes[sels[k].sel].parent].keep = true
+			}
+		}
 		for e := t.nodes[gm].first; e >= 0; e = t.nodes[e].next {
 			s := t.get(e, "selectors")
 			if s < 0 || t.nodes[s].kind != kArr || t.nodes[s].n == 0 || t.nodes[e].gone {
 				continue
 			}
-			kept := false
-			for k := range sels {
-				if sels[k].target >= 0 && t.nodes[sels[k].sel].parent == s && !t.nodes[sels[k].sel].gone {
-					kept = true
-					break
-				}
-			}
-			if kept {
+			if t.nodes[s].keep {
 				t.nodes[e].dirty = true
 			} else {
 				t.remove(e)
 			}
 		}
+		t.renumber()
 	}
 
 	w := writer{t: t, gm: gm, sels: sels, out: make([]byte, 0, len(raw))}
@@ -223,21 +219,30 @@ func (t *tree) newPath(dst []byte, i int32) []byte {
 	if t.nodes[i].kstart >= 0 {
 		return append(dst, t.key(i)...)
 	}
-	k := 0
-	for c := t.nodes[p].first; c != i; c = t.nodes[c].next {
-		if !t.nodes[c].gone {
-			k++
+	dst = append(dst, '[')
+	dst = strconv.AppendInt(dst, int64(t.nodes[i].npos), 10)
+	return append(dst, ']')
+}
+
+// renumber sets every node's npos: its position among the siblings left
+// after removals.
+func (t *tree) renumber() {
+	for p := range t.nodes {
+		k := int32(0)
+		for c := t.nodes[p].first; c >= 0; c = t.nodes[c].next {
+			t.nodes[c].npos = k
+			if !t.nodes[c].gone {
+				k++
+			}
 		}
 	}
-	dst = append(dst, '[')
-	dst = strconv.AppendInt(dst, int64(k), 10)
-	return append(dst, ']')
 }
 
 type writer struct {
 	t    *tree
 	gm   int32
 	sels []selTarget
+	cur  int // sels before cur are written or skipped
 	out  []byte
 	buf  []byte
 }
@@ -283,9 +288,14 @@ func (w *writer) selectors(s int32) {
 	t := w.t
 	w.out = append(w.out, '[')
 	first := true
-	for k := range w.sels {
-		st := &w.sels[k]
-		if st.target < 0 || t.nodes[st.sel].parent != s || t.nodes[st.sel].gone {
+	// sels are in document order (node indexes are pre-order) and lists
+	// are written in document order: skip what lies before this list.
+	for w.cur < len(w.sels) && w.sels[w.cur].sel < s {
+		w.cur++
+	}
+	for ; w.cur < len(w.sels) && t.nodes[w.sels[w.cur].sel].parent == s; w.cur++ {
+		st := &w.sels[w.cur]
+		if st.target < 0 || t.nodes[st.sel].gone {
 			continue
 		}
 		if !first {
