@@ -109,9 +109,10 @@ func BenchmarkRedact(b *testing.B) {
 	rep := benchReport(1000)
 	fr := mustFacts(b, rep)
 	vr := &store.Version{Source: orgS, Raw: []byte(rep)}
+	clear := &Facts{TLP: LevelsOf(LevelClear)}
 	half := func(id string) (Target, bool) { // every other object visible
 		if (id[len(id)-1]-'0')%2 == 0 {
-			return Target{Facts: &Facts{TLP: LevelsOf(LevelClear)}}, true
+			return Target{Facts: clear}, true
 		}
 		return Target{}, false
 	}

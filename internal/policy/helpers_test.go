@@ -114,12 +114,7 @@ func compactJSON(t testing.TB, raw []byte) []byte {
 }
 
 // mapLookup serves targets from a map.
-func mapLookup(m map[string]Target) Lookup {
-	return func(id string) (Target, bool) {
-		t, ok := m[id]
-		return t, ok
-	}
-}
+func mapLookup(m map[string]Target) Lookup { return Targets(m).Lookup }
 
 var stixTLPLevel = stix.TLPLevel
 

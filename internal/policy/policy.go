@@ -69,6 +69,16 @@ type Target struct {
 // with Facts{TLP: LevelClear} for them.
 type Lookup func(id string) (t Target, ok bool)
 
+// Targets is a Lookup over objects loaded in a batch: ids absent from the
+// map are unknown.
+type Targets map[string]Target
+
+// Lookup is the Lookup of m.
+func (m Targets) Lookup(id string) (Target, bool) {
+	t, ok := m[id]
+	return t, ok
+}
+
 // maxRefDepth bounds how far visibility follows references of references
 // (a relationship whose endpoint is a relationship ...); deeper chains are
 // not visible.
