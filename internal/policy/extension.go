@@ -59,6 +59,10 @@ func ExtensionDefinition() []byte { return []byte(extensionDefinition) }
 // definition's created_by_ref names (a fresh copy).
 func HubIdentity() []byte { return []byte(hubIdentity) }
 
+// MaxRecipients bounds the recipients list: far more than the exchange has
+// organisations, few enough that every decision stays cheap.
+const MaxRecipients = 1000
+
 // Restrictions are the contents of the Fusion sharing extension. Empty
 // lists do not restrict.
 type Restrictions struct {
@@ -138,14 +142,19 @@ func (t *tree) restrictions(ext int32) (Restrictions, *stix.ValidationError) {
 			if err != nil {
 				return Restrictions{}, err
 			}
+			if len(list) > MaxRecipients {
+				return bad(name, "names %d organisations; at most %d may be named", len(list), MaxRecipients)
+			}
+			seen := make(map[string]bool, len(list))
 			for i, id := range list {
 				if !stix.IsUUID(id) {
 					return bad(fmt.Sprintf("recipients[%d]", i), "%q is not an organisation id (a UUID)", id)
 				}
 				list[i] = strings.ToLower(id)
-				if slices.Contains(list[:i], list[i]) {
+				if seen[list[i]] {
 					return bad(fmt.Sprintf("recipients[%d]", i), "%q is listed twice", id)
 				}
+				seen[list[i]] = true
 			}
 			r.Recipients = list
 		default:

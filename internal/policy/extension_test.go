@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -181,5 +182,18 @@ func TestFactsCodec(t *testing.T) {
 	}
 	if err := new(Facts).UnmarshalBinary([]byte{1, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}); err == nil {
 		t.Error("bad level accepted")
+	}
+}
+
+func TestRecipientsBound(t *testing.T) {
+	ids := make([]string, MaxRecipients+1)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("aaaaaaaa-0000-4000-8000-%012d", i)
+	}
+	if _, err := ValidateRestrictions([]byte(`{"extension_type":"property-extension","recipients":` + quoteList(ids[:MaxRecipients]...) + `}`)); err != nil {
+		t.Errorf("%d recipients: %v", MaxRecipients, err)
+	}
+	if _, err := ValidateRestrictions([]byte(`{"extension_type":"property-extension","recipients":` + quoteList(ids...) + `}`)); err == nil || pathOf(err) != "recipients" {
+		t.Errorf("%d recipients: %v", len(ids), err)
 	}
 }

@@ -65,7 +65,8 @@ type Ref struct {
 	List bool     `json:"list,omitempty"`
 	// Required: the object is visible only when every id here is
 	// (relationship source_ref/target_ref; sighting sighting_of_ref,
-	// observed_data_refs and where_sighted_refs). Other references are
+	// observed_data_refs and where_sighted_refs; language-content
+	// object_ref). Other references are
 	// removed from the copy a reader gets when they name an object that
 	// reader may not see.
 	Required bool `json:"required,omitempty"`
@@ -79,6 +80,9 @@ func isRequired(typ, path string) bool {
 		return path == "source_ref" || path == "target_ref"
 	case "sighting":
 		return path == "sighting_of_ref" || path == "observed_data_refs" || path == "where_sighted_refs"
+	case "language-content":
+		// Translations of an object's text are that object's content.
+		return path == "object_ref"
 	}
 	return false
 }

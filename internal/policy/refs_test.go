@@ -302,3 +302,17 @@ func TestNestedRefs(t *testing.T) {
 		t.Errorf("unaddressable ref: %v", err)
 	}
 }
+
+func TestLanguageContentFollowsItsObject(t *testing.T) {
+	w := refWorld(t)
+	raw := `{"type":"language-content","spec_version":"2.1","id":"language-content--00000000-0000-4000-8000-0000000000c9",` +
+		`"created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","object_ref":"` + idAmber + `",` +
+		`"object_modified":"2024-01-01T00:00:00.000Z","contents":{"de":{"name":"Übersetzung"}},"object_marking_refs":["` + TLP2ClearID + `"]}`
+	f := mustFacts(t, raw)
+	if Decide(partnerP, version(raw), &f, LevelNone, mapLookup(w)) {
+		t.Error("a partner reads the translation of an AMBER object")
+	}
+	if !Decide(memberM, version(raw), &f, LevelNone, mapLookup(w)) {
+		t.Error("a member cannot read the translation of an AMBER object")
+	}
+}
