@@ -269,7 +269,32 @@ func (x *extractor) hostTokenBytes(tok, s []byte, start, end int, mapped bool) {
 		start, end = start+a, start+b
 	}
 	t := tok[a:b]
-	if !mapped && bytes.IndexByte(t, '_') >= 0 {
+	dots, letters, upper, digits, under, dash := 0, 0, false, false, false, false
+	for _, c := range t {
+		switch {
+		case 'a' <= c && c <= 'z':
+			letters++
+		case c == '.':
+			dots++
+		case '0' <= c && c <= '9':
+			digits = true
+		case 'A' <= c && c <= 'Z':
+			letters++
+			upper = true
+		case c == '_':
+			under = true
+		case c == '-':
+			dash = true
+		}
+	}
+	if dots == 0 && !digits {
+		// a plain word: only "AS"/"ASN" before a number can matter
+		if len(t) <= 3 && t[0] == 'A' && len(t) >= 2 && t[1] == 'S' {
+			x.asToken(t, after, start, end)
+		}
+		return
+	}
+	if !mapped && under {
 		// "_dmarc.acme-corp.example" is a name as it stands; in
 		// "backup_acme-corp.example.zip" the '_' separates words
 		for i := 0; i < len(t); {
@@ -283,20 +308,8 @@ func (x *extractor) hostTokenBytes(tok, s []byte, start, end int, mapped bool) {
 			i = j + 1
 		}
 	}
-	dots, letters, upper := 0, 0, false
-	for _, c := range t {
-		switch {
-		case c == '.':
-			dots++
-		case 'a' <= c && c <= 'z':
-			letters++
-		case 'A' <= c && c <= 'Z':
-			letters++
-			upper = true
-		}
-	}
 	if dots == 0 {
-		x.plainToken(t, after, start, end)
+		x.plainToken(t, after, start, end, dash || under)
 		return
 	}
 	if upper {
@@ -317,7 +330,7 @@ func (x *extractor) hostTokenBytes(tok, s []byte, start, end int, mapped bool) {
 
 // plainToken reads a token without dots: decimal or hex integer IPv4,
 // AS numbers, dashed IPv4 inside a label (ip-198-51-100-7).
-func (x *extractor) plainToken(t, after []byte, start, end int) {
+func (x *extractor) plainToken(t, after []byte, start, end int, sep bool) {
 	c0 := t[0]
 	switch {
 	case c0 >= '0' && c0 <= '9':
@@ -350,7 +363,7 @@ func (x *extractor) plainToken(t, after []byte, start, end int) {
 			x.asToken(t, after, start, end)
 		}
 	}
-	if bytes.IndexByte(t, '-') >= 0 || bytes.IndexByte(t, '_') >= 0 {
+	if sep {
 		x.dashedIPv4(t, start, end)
 	}
 }

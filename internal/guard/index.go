@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gaissmai/bart"
 )
@@ -23,19 +25,28 @@ const maxNameWords = 32
 // matcher holds the compiled lookup structures of a list. Values are asset
 // indexes. It is read-only after build.
 type matcher struct {
-	ips       bart.Table[int32] // CIDR prefix table
-	nIPs      int
-	domains   map[string]int32 // domain → asset; a text domain is looked up with each of its parent domains
-	emails    map[string]int32 // "local@domain"
-	mailDoms  map[string]int32 // mail domain → asset, looked up like domains
-	names     map[string]int32 // folded words joined by ' ', and the words run together
-	nameFirst map[string]uint8 // first word → most words of a name starting with it
-	asns      map[uint32]int32
+	ips      bart.Table[int32] // CIDR prefix table
+	nIPs     int
+	domains  map[string]int32 // domain → asset; a text domain is looked up with each of its parent domains
+	emails   map[string]int32 // "local@domain"
+	mailDoms map[string]int32 // mail domain → asset, looked up like domains
+	// bitsets over the hash of the last two labels of every domain and
+	// mail domain: a candidate whose last two labels are in neither set
+	// cannot match, and skips the suffix walk
+	domBits, mailBits []uint64
+	names             map[string]int32 // folded words joined by ' ', and the words run together
+	nameFirst         map[string]uint8 // first word → most words of a name starting with it
+	nameBits          []uint64         // bitset over wordHash of the first words: most words skip the map
+	asns              map[uint32]int32
 
 	res      []reAsset
 	reBigram [1 << 16 / 64]uint64 // first two bytes of a literal prefix
 	reTri    map[uint32][]int32   // first three bytes → regexes (index into res)
-	reAlways []int32              // regexes without a usable literal prefix
+	// the same for case-insensitive prefixes, keyed on lower-case bytes
+	reFoldBigram [1 << 16 / 64]uint64
+	reFoldTri    map[uint32][]int32
+	reFirst      [256]bool // first bytes of all prefixes, both cases for folded ones
+	reAlways     []int32   // regexes without a usable literal prefix
 
 	needHosts bool // any cidr, domain, email or asn asset
 }
@@ -44,8 +55,9 @@ type reAsset struct {
 	idx      int32
 	re       *regexp.Regexp
 	anchored *regexp.Regexp // ^(?:re), run where the literal prefix occurs
-	lit      []byte
-	complete bool // the regex is its literal prefix
+	lit      []byte         // every match starts with it (lower case when fold)
+	fold     bool           // lit is matched ignoring ASCII case
+	complete bool           // the regex is its literal prefix
 }
 
 func (m *matcher) build(assets []asset) error {
@@ -56,6 +68,7 @@ func (m *matcher) build(assets []asset) error {
 	m.nameFirst = make(map[string]uint8)
 	m.asns = make(map[uint32]int32)
 	m.reTri = make(map[uint32][]int32)
+	m.reFoldTri = make(map[uint32][]int32)
 	for i, a := range assets {
 		idx := int32(i)
 		switch a.kind {
@@ -93,23 +106,106 @@ func (m *matcher) build(assets []asset) error {
 			re := regexp.MustCompile(a.value) // checked by canonical
 			lit, complete := re.LiteralPrefix()
 			r := reAsset{idx: idx, re: re, lit: []byte(lit), complete: complete}
+			if len(lit) < 3 {
+				r.lit, r.fold, r.complete = foldPrefix(a.value), true, false
+			}
 			ri := int32(len(m.res))
-			if len(lit) >= 3 {
+			switch {
+			case len(r.lit) < 3:
+				m.reAlways = append(m.reAlways, ri)
+			case r.fold:
+				r.anchored = regexp.MustCompile(`^(?:` + a.value + `)`)
+				addTri(&m.reFoldBigram, m.reFoldTri, r.lit, ri)
+				m.reFirst[r.lit[0]] = true
+				m.reFirst[upper(r.lit[0])] = true
+			default:
 				if !complete {
 					r.anchored = regexp.MustCompile(`^(?:` + a.value + `)`)
 				}
-				bg := uint32(lit[0])<<8 | uint32(lit[1])
-				m.reBigram[bg/64] |= 1 << (bg % 64)
-				tri := bg<<8 | uint32(lit[2])
-				m.reTri[tri] = append(m.reTri[tri], ri)
-			} else {
-				m.reAlways = append(m.reAlways, ri)
+				addTri(&m.reBigram, m.reTri, r.lit, ri)
+				m.reFirst[r.lit[0]] = true
 			}
 			m.res = append(m.res, r)
 		}
 	}
+	m.domBits, m.mailBits = tailBits(m.domains), tailBits(m.mailDoms)
+	m.nameBits = make([]uint64, nameBitsLen/64)
+	for w := range m.nameFirst {
+		h := wordHash([]byte(w))
+		m.nameBits[h/64] |= 1 << (h % 64)
+	}
 	m.needHosts = m.nIPs > 0 || len(m.domains) > 0 || len(m.emails) > 0 || len(m.mailDoms) > 0 || len(m.asns) > 0
 	return nil
+}
+
+// nameBitsLen is the size of the first-word bitset: 128 KiB, mostly in
+// cache, a few per cent full with tens of thousands of names.
+const nameBitsLen = 1 << 20
+
+// wordHash hashes a folded word for the first-word bitset (FNV-1a over
+// the length and at most 16 bytes).
+func wordHash(w []byte) uint32 {
+	h := uint32(2166136261) ^ uint32(len(w))
+	h *= 16777619
+	for i, c := range w {
+		if i == 16 {
+			break
+		}
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h % nameBitsLen
+}
+
+func (m *matcher) maybeFirstWord(w []byte) bool {
+	h := wordHash(w)
+	return m.nameBits[h/64]&(1<<(h%64)) != 0
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
+func addTri(bigram *[1 << 16 / 64]uint64, tri map[uint32][]int32, lit []byte, ri int32) {
+	bg := uint32(lit[0])<<8 | uint32(lit[1])
+	bigram[bg/64] |= 1 << (bg % 64)
+	k := bg<<8 | uint32(lit[2])
+	tri[k] = append(tri[k], ri)
+}
+
+// foldPrefix returns the lower-case ASCII literal that every match of a
+// case-insensitive regex starts with ("(?i)acmevpn-[0-9a-f]{8}" →
+// "acmevpn-"), or nil.
+func foldPrefix(src string) []byte {
+	re, err := syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	re = re.Simplify()
+	for re.Op == syntax.OpConcat && len(re.Sub) > 0 || re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	if re.Op != syntax.OpLiteral {
+		return nil
+	}
+	var lit []byte
+	for _, r := range re.Rune {
+		if r >= utf8.RuneSelf {
+			break // folding of non-ASCII letters is more than ASCII case
+		}
+		letter := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+		if letter && re.Flags&syntax.FoldCase == 0 {
+			break
+		}
+		if letter && (r|0x20 == 'k' || r|0x20 == 's') {
+			break // (?i)k matches the Kelvin sign, (?i)s the long s
+		}
+		lit = append(lit, lower(byte(r)))
+	}
+	return lit
 }
 
 func putFirst(m map[string]int32, k string, v int32) {
@@ -157,10 +253,46 @@ func (m *matcher) lookupPrefix1(p netip.Prefix) (int32, bool) {
 	return 0, false
 }
 
+// tailBits returns the bitset over the last two labels of the domains.
+func tailBits(set map[string]int32) []uint64 {
+	bits := make([]uint64, nameBitsLen/64)
+	for d := range set {
+		h := wordHash(tail2([]byte(d)))
+		bits[h/64] |= 1 << (h % 64)
+	}
+	return bits
+}
+
+// tail2 returns the last two labels of a domain ("acme-corp.example" of
+// "vpn.acme-corp.example"), or nil when it has one label.
+func tail2(d []byte) []byte {
+	n := 0
+	for i := len(d) - 1; i >= 0; i-- {
+		if d[i] == '.' {
+			n++
+			if n == 2 {
+				return d[i+1:]
+			}
+		}
+	}
+	if n == 1 {
+		return d
+	}
+	return nil
+}
+
 // lookupSuffix looks d (lower-case ASCII) and each parent domain of d up
-// in set, stopping before the top-level label.
-func lookupSuffix(set map[string]int32, d []byte) (int32, bool) {
+// in set, stopping before the top-level label. bits is the set's
+// tailBits.
+func lookupSuffix(set map[string]int32, bits []uint64, d []byte) (int32, bool) {
 	if len(set) == 0 {
+		return 0, false
+	}
+	t := tail2(d)
+	if t == nil {
+		return 0, false
+	}
+	if h := wordHash(t); bits[h/64]&(1<<(h%64)) == 0 {
 		return 0, false
 	}
 	for i := 0; ; {
@@ -200,7 +332,7 @@ func (m *matcher) lookupEmail(local, dom []byte, buf *[]byte) (int32, bool) {
 			}
 		}
 	}
-	return lookupSuffix(m.mailDoms, dom)
+	return lookupSuffix(m.mailDoms, m.mailBits, dom)
 }
 
 func indexByte(b []byte, c byte) int {
@@ -220,10 +352,33 @@ func (m *matcher) regexHits(s []byte, hit func(idx int32, start, end int)) {
 			hit(r.idx, loc[0], loc[1])
 		}
 	}
+	if len(m.reFoldTri) > 0 && len(s) >= 3 {
+		for i := 0; i+3 <= len(s); i++ {
+			if !m.reFirst[s[i]] {
+				continue
+			}
+			bg := uint32(lower(s[i]))<<8 | uint32(lower(s[i+1]))
+			if m.reFoldBigram[bg/64]&(1<<(bg%64)) == 0 {
+				continue
+			}
+			for _, ri := range m.reFoldTri[bg<<8|uint32(lower(s[i+2]))] {
+				r := &m.res[ri]
+				if !hasPrefixFold(s[i:], string(r.lit)) {
+					continue
+				}
+				if loc := r.anchored.FindIndex(s[i:]); loc != nil {
+					hit(r.idx, i, i+loc[1])
+				}
+			}
+		}
+	}
 	if len(m.reTri) == 0 || len(s) < 3 {
 		return
 	}
 	for i := 0; i+3 <= len(s); i++ {
+		if !m.reFirst[s[i]] {
+			continue
+		}
 		bg := uint32(s[i])<<8 | uint32(s[i+1])
 		if m.reBigram[bg/64]&(1<<(bg%64)) == 0 {
 			continue

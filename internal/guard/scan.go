@@ -197,13 +197,11 @@ func (sc *Scanner) Scan(obj []byte) Result {
 
 // state is the scratch of one scan, pooled.
 type state struct {
-	m      *matcher
-	x      extractor
-	words  wordIter
-	ws     []wspan
-	warena []byte
-	key    []byte
-	look   []byte
+	m     *matcher
+	x     extractor
+	words wordIter
+	key   []byte
+	look  []byte
 
 	data  []byte
 	pos   int
@@ -223,8 +221,6 @@ type state struct {
 	pending  []pendingASN
 	trunc    bool
 }
-
-type wspan struct{ a, b, wa, wb int }
 
 type seg struct {
 	key []byte
@@ -850,36 +846,40 @@ func idTypeLen(s []byte) int {
 }
 
 // names finds the protected names in s: whole words, in order, whatever
-// separates them.
+// separates them. Most words are ruled out by the first-word bitset; the
+// words after a possible first word are read with a second iterator.
 func (st *state) names(s []byte) {
 	m := st.m
 	st.words.reset(s)
-	ws := st.ws[:0]
-	arena := st.warena[:0]
 	for {
 		w, a, b, ok := st.words.next()
 		if !ok {
-			break
+			return
 		}
-		ws = append(ws, wspan{a, b, len(arena), len(arena) + len(w)})
-		arena = append(arena, w...)
-	}
-	st.ws, st.warena = ws, arena
-	for i := range ws {
-		first := arena[ws[i].wa:ws[i].wb]
-		maxN, ok := m.nameFirst[string(first)]
+		if !m.maybeFirstWord(w) {
+			continue
+		}
+		maxN, ok := m.nameFirst[string(w)]
 		if !ok {
 			continue
 		}
-		key := append(st.key[:0], first...)
-		for n := 1; n <= int(maxN) && i+n <= len(ws); n++ {
-			if n > 1 {
-				w := ws[i+n-1]
-				key = append(append(key, ' '), arena[w.wa:w.wb]...)
+		key := append(st.key[:0], w...)
+		if idx, ok := m.names[string(key)]; ok {
+			st.hitMapped(KindName, idx, a, b)
+		}
+		if maxN > 1 {
+			la := st.words // a copy: reads ahead without moving st.words
+			for n := 2; n <= int(maxN); n++ {
+				w2, _, b2, ok := la.next()
+				if !ok {
+					break
+				}
+				key = append(append(key, ' '), w2...)
+				if idx, ok := m.names[string(key)]; ok {
+					st.hitMapped(KindName, idx, a, b2)
+				}
 			}
-			if idx, ok := m.names[string(key)]; ok {
-				st.hitMapped(KindName, idx, ws[i].a, ws[i+n-1].b)
-			}
+			st.words.buf = la.buf // keep the grown buffer
 		}
 		st.key = key
 	}
@@ -907,7 +907,7 @@ func (st *state) prefix(p netip.Prefix, start, end int) {
 }
 
 func (st *state) domain(d []byte, start, end int) {
-	if idx, ok := lookupSuffix(st.m.domains, d); ok {
+	if idx, ok := lookupSuffix(st.m.domains, st.m.domBits, d); ok {
 		st.hit(KindDomain, idx, start, end)
 	}
 }

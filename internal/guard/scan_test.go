@@ -284,3 +284,23 @@ type failingLookup struct{}
 func (failingLookup) Blocked(context.Context, []string) ([]string, error) {
 	return nil, errors.New("store down")
 }
+
+func TestRegexPrefilter(t *testing.T) {
+	l := mustList(t, "regex (?i)acmevpn-[a-f0-9]{8}\nregex ORDER-[0-9]{4}\nregex TKT\nregex (?i)kd-[0-9]{3}\nregex [A-Z]{2}-[0-9]{5}X\n")
+	if got := foldPrefix("(?i)acmevpn-[a-f0-9]{8}"); string(got) != "acmevpn-" {
+		t.Errorf("foldPrefix = %q", got)
+	}
+	if got := foldPrefix("(?i)kd-1"); len(got) != 0 {
+		t.Errorf("foldPrefix with k = %q", got)
+	}
+	sc := NewScanner(l, Options{})
+	for in, want := range map[string]bool{
+		"AcMeVpN-0123abcd": true, "acmevpn-0123abc": false, "see ORDER-1234.": true, "order-1234": false,
+		"xTKTx": true, "tkt": false, "KD-123": true, "\u212aD-123": true, "kd-12": false, "AB-12345X": true, "AB-12345": false,
+	} {
+		r := sc.Scan([]byte(`{"type":"x","v":"` + in + `"}`))
+		if (r.Action == Block) != want {
+			t.Errorf("%q: %v, want blocked %v", in, r.Action, want)
+		}
+	}
+}
