@@ -11,18 +11,21 @@
 //     everything.
 //   - TLP (STIX 2.1 section 7.2.1.4 for the TLP 1.0 marking definitions,
 //     the OASIS TLP 2.0 marking-definition extension for TLP 2.0), from
-//     object_marking_refs, the most restrictive marking winning; an object
-//     without one takes its collection's default (AMBER when none):
-//     CLEAR/WHITE every authenticated organisation; GREEN partners, hub
-//     and members; AMBER the hub and members; AMBER+STRICT the hub; RED
-//     only the organisations named in the object's recipients.
+//     object_marking_refs; an object without one takes its collection's
+//     default (AMBER when none): CLEAR/WHITE every authenticated
+//     organisation; GREEN partners, hub and members; AMBER the hub and
+//     members; AMBER+STRICT the hub; RED only the organisations named in
+//     the object's recipients. With several markings every one must admit
+//     the reader: the most restrictive of CLEAR, GREEN, AMBER and
+//     AMBER+STRICT counts, and RED with another admits only the
+//     recipients that one admits too (see Levels).
 //   - The source's restrictions in the Fusion sharing extension (a STIX
 //     2.1 property extension, section 7.3; see ExtensionDefinition):
 //     allow_countries and deny_countries apply to member organisations by
 //     their country; recipients limits the object to the named
 //     organisations.
-//   - References do not leak: a relationship or sighting is visible only
-//     when the objects it connects are; other references (report, note,
+//   - References do not leak: a relationship, sighting or language-content
+//     is visible only when the objects it connects are; other references (report, note,
 //     opinion and grouping object_refs, created_by_ref, ...) to objects the
 //     reader may not see are removed from the reader's copy.
 //   - Granular markings (section 7.2.3): a property marked above what the
