@@ -35,7 +35,7 @@ const (
 	maxShown = 20
 	// batchBytes caps a batch's size in bytes whatever --batch says, so
 	// that a file of large objects cannot make one transaction huge.
-	batchBytes = 32 << 20
+	batchBytes = 16 << 20
 	// chunkItems and chunkBytes size the units of work handed to the
 	// validating goroutines.
 	chunkItems = 128
