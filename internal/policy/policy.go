@@ -43,6 +43,7 @@ package policy
 
 import (
 	"strings"
+	"time"
 
 	"fusion/internal/store"
 )
@@ -64,6 +65,8 @@ type Target struct {
 	Source     string // the submitting organisation (store.Version.Source)
 	DefaultTLP Level  // its collection's default (CollectionDefault)
 	Facts      *Facts
+
+	modified time.Time // the version's key, when added by Targets.Add
 }
 
 // Lookup finds the object a reference names. ok is false when the id is
@@ -80,6 +83,22 @@ type Targets map[string]Target
 func (m Targets) Lookup(id string) (Target, bool) {
 	t, ok := m[id]
 	return t, ok
+}
+
+// Add records versions loaded for references (for instance with store.List
+// by the ids AppendRefs and AppendRequired gave, Versions zero meaning the
+// latest) as targets, with their facts computed from Raw (failing closed
+// when Raw cannot be read) and def their collection's default. A later
+// version of an id replaces an earlier one.
+func (m Targets) Add(vs []store.Version, def Level) {
+	for i := range vs {
+		v := &vs[i]
+		if old, ok := m[v.ID]; ok && old.modified.After(v.Modified) {
+			continue
+		}
+		f, _ := FactsOf(v.Raw)
+		m[v.ID] = Target{Source: v.Source, DefaultTLP: def, Facts: &f, modified: v.Modified}
+	}
 }
 
 // maxRefDepth bounds how far visibility follows references of references

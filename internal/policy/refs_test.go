@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"fusion/internal/store"
 )
@@ -314,5 +315,34 @@ func TestLanguageContentFollowsItsObject(t *testing.T) {
 	}
 	if !Decide(memberM, version(raw), &f, LevelNone, mapLookup(w)) {
 		t.Error("a member cannot read the translation of an AMBER object")
+	}
+}
+
+func TestTargetsAdd(t *testing.T) {
+	older := indicator(idGreen, []string{TLP2GreenID})
+	newer := strings.Replace(indicator(idGreen, []string{TLP2AmberID}), "2024-01-01T00:00:00.000Z\",\"pattern", "2024-02-01T00:00:00.000Z\",\"pattern", 1)
+	t0, _ := time.Parse(time.RFC3339, "2024-01-01T00:00:00Z")
+	t1 := t0.AddDate(0, 1, 0)
+	m := Targets{}
+	m.Add([]store.Version{
+		{ID: idGreen, Source: orgS, Modified: t1, Raw: []byte(newer)},
+		{ID: idGreen, Source: orgS, Modified: t0, Raw: []byte(older)},
+		{ID: idIdent, Source: orgP, Raw: []byte(`{"type":"identity","id":"` + idIdent + `","object_marking_refs":["` + TLP2ClearID + `"]}`)},
+		{ID: idMember, Source: orgP, Raw: []byte(`{"type":`)},
+	}, LevelGreen)
+	rel := relationship("relationship--00000000-0000-4000-8000-0000000000b1", idGreen, idIdent)
+	f := mustFacts(t, rel)
+	// The latest version (AMBER) counts, not the older GREEN one.
+	if Decide(partnerP, version(rel), &f, LevelNone, m.Lookup) {
+		t.Error("the older version of an endpoint decided")
+	}
+	if !Decide(memberM, version(rel), &f, LevelNone, m.Lookup) {
+		t.Error("member cannot see the relationship")
+	}
+	if tg, ok := m.Lookup(idMember); !ok || !tg.Facts.Broken || tg.Source != orgP || tg.DefaultTLP != LevelGreen {
+		t.Errorf("unreadable target: %+v", tg)
+	}
+	if _, ok := m.Lookup(idGhost); ok {
+		t.Error("unknown id found")
 	}
 }
