@@ -681,7 +681,7 @@ func (st *state) number(fl uint8) error {
 	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
 		i++
 	}
-	if i == intStart {
+	if i == intStart || d[intStart] == '0' && i-intStart > 1 {
 		st.pos = i
 		return st.errAt("invalid number")
 	}
@@ -690,8 +690,13 @@ func (st *state) number(fl uint8) error {
 	if i < len(d) && d[i] == '.' {
 		frac = true
 		i++
+		k := i
 		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
 			i++
+		}
+		if i == k {
+			st.pos = i
+			return st.errAt("invalid number")
 		}
 	}
 	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
@@ -700,8 +705,13 @@ func (st *state) number(fl uint8) error {
 		if i < len(d) && (d[i] == '+' || d[i] == '-') {
 			i++
 		}
+		k := i
 		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
 			i++
+		}
+		if i == k {
+			st.pos = i
+			return st.errAt("invalid number")
 		}
 	}
 	st.pos = i

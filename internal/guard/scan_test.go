@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -175,6 +176,7 @@ func TestScanMalformed(t *testing.T) {
 	for _, in := range []string{
 		``, `[]`, `"x"`, `{`, `{"a":}`, `{"a":1,}`, `{"a":"\x"}`, `{"a":"b"} x`, `{"a":tru}`,
 		`{"a":"` + "\x01" + `"}`, `{"a":"\u12"}`, `{"a" 1}`, `{"a":[1 2]}`, `{"a":-}`,
+		`{"a":00}`, `{"a":-01}`, `{"a":1.}`, `{"a":1e}`, `{"a":1e+}`, `{"a":.5}`,
 		strings.Repeat(`{"a":`, 70) + `1` + strings.Repeat(`}`, 70),
 		`{"name":"Acme Corporation","x":`,
 	} {
@@ -301,6 +303,37 @@ func TestRegexPrefilter(t *testing.T) {
 		r := sc.Scan([]byte(`{"type":"x","v":"` + in + `"}`))
 		if (r.Action == Block) != want {
 			t.Errorf("%q: %v, want blocked %v", in, r.Action, want)
+		}
+	}
+}
+
+// TestScanConcurrent scans the corpus from several goroutines with one
+// Scanner and expects the serial results (run with -race).
+func TestScanConcurrent(t *testing.T) {
+	c := readCorpus(t)
+	sc := NewScanner(loadAssets(t), Options{Redact: true})
+	objs := append(append([][]byte{}, c.leaky...), c.clean...)
+	want := make([]Result, len(objs))
+	for i, o := range objs {
+		want[i] = sc.Scan(o)
+	}
+	errs := make(chan string, 8)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			for k := range objs {
+				i := (k*7 + g*131) % len(objs)
+				r := sc.Scan(objs[i])
+				if r.Action != want[i].Action || !sameFindings(r.Findings, want[i].Findings) || string(r.Redacted) != string(want[i].Redacted) {
+					errs <- fmt.Sprintf("object %d: %v %v, serially %v %v", i, r.Action, r.Findings, want[i].Action, want[i].Findings)
+					return
+				}
+			}
+			errs <- ""
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
 		}
 	}
 }
