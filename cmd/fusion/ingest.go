@@ -326,11 +326,20 @@ func (in *ingester) strictFile(ctx context.Context, name string, r io.Reader, f 
 	read.Store(0)
 	in.con.setFile(name+" (writing)", size, &read)
 	var changed string
-	sc2, err := in.scan(ctx, name, src, &read, w.put, func(msg string) {
+	errChanged := errors.New("changed between passes")
+	sc2, err := in.scan(ctx, name, src, &read, func(b []*stix.Object) error {
+		if changed != "" {
+			return errChanged // write nothing after the first difference
+		}
+		return w.put(b)
+	}, func(msg string) {
 		if changed == "" {
 			changed = msg
 		}
 	})
+	if errors.Is(err, errChanged) {
+		err = nil
+	}
 	stored, unchanged, werr := w.wait()
 	in.stored += stored
 	in.unchanged += unchanged
@@ -340,7 +349,7 @@ func (in *ingester) strictFile(ctx context.Context, name string, r io.Reader, f 
 	case err != nil:
 		return err
 	case changed != "" || sc2.fault != "" || sc2.read != sc.read:
-		in.rejected += sc2.read - stored - unchanged
+		in.rejected += sc.read - stored - unchanged
 		return fmt.Errorf("%s changed while it was being ingested (%s); %d objects were written before this was noticed", name, changed+sc2.fault, stored+unchanged)
 	}
 	return nil

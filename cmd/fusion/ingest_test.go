@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -1057,4 +1058,112 @@ func BenchmarkIngestPipeline(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(benchObjects)*float64(b.N)/b.Elapsed().Seconds(), "objects/s")
+}
+
+// putFailStore is a real store whose Put fails from the failAt-th call on.
+type putFailStore struct {
+	store.Store
+	calls, failAt int
+}
+
+var errInjected = errors.New("injected failure")
+
+func (s *putFailStore) Put(ctx context.Context, coll, source string, objs []*stix.Object) ([]store.PutOutcome, error) {
+	s.calls++
+	if s.calls >= s.failAt {
+		return nil, errInjected
+	}
+	return s.Store.Put(ctx, coll, source, objs)
+}
+
+func newTestIngester(t *testing.T, st store.Store, batch int) *ingester {
+	in := &ingester{st: st, coll: store.DefaultCollectionID, batch: batch, workers: 2}
+	in.con = newConsole(io.Discard, &in.objects)
+	return in
+}
+
+func sqliteStore(t *testing.T) store.Store {
+	st, err := openStore(context.Background(), "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestIngestStoreFailure: a failing Put stops the run with the store's
+// error; the batches before it stay stored, and nothing hangs.
+func TestIngestStoreFailure(t *testing.T) {
+	var buf bytes.Buffer
+	if err := gen.Write(&buf, 5000, 9, gen.Bundle); err != nil {
+		t.Fatal(err)
+	}
+	p := writeFile(t, "g.json", buf.String())
+	for _, strict := range []bool{false, true} {
+		fs := &putFailStore{Store: sqliteStore(t), failAt: 3}
+		in := newTestIngester(t, fs, 100)
+		in.strict = strict
+		err := in.file(context.Background(), p)
+		if !errors.Is(err, errInjected) {
+			t.Fatalf("strict %v: error %v, want the injected one", strict, err)
+		}
+		if in.stored != 200 {
+			t.Errorf("strict %v: %d stored, want the 200 of the two batches before the failure", strict, in.stored)
+		}
+		page, err := fs.Store.List(context.Background(), store.DefaultCollectionID, store.Query{Limit: 1000, MetaOnly: true, Versions: store.VersionMatch{All: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Versions) != 200 {
+			t.Errorf("strict %v: %d versions in the store, want 200", strict, len(page.Versions))
+		}
+	}
+}
+
+// TestIngestStrictFileChanged: when the second pass of --strict reads
+// something else than the first, the run stops with an error saying so.
+func TestIngestStrictFileChanged(t *testing.T) {
+	good := bundleOf(indicatorN(1), indicatorN(2), indicatorN(3), indicatorN(4))
+	changed := writeFile(t, "changed.json", bundleOf(indicatorN(1), indicatorN(2), `{"type":"indicator","spec_version":"2.1","id":"indicator--nope"}`, indicatorN(4)))
+	f, err := os.Open(changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	in := newTestIngester(t, sqliteStore(t), 2)
+	in.strict = true
+	// The first pass reads the good content, the second re-reads the file.
+	err = in.strictFile(context.Background(), "changed.json", strings.NewReader(good), f, -1)
+	if err == nil || !strings.Contains(err.Error(), "changed.json changed while it was being ingested") {
+		t.Fatalf("error %v, want one saying the file changed", err)
+	}
+	if in.stored != 2 {
+		t.Errorf("%d stored, want the first batch of 2", in.stored)
+	}
+}
+
+// TestIngestInterrupted: cancelling the context stops a long ingest with
+// an error and the counts so far.
+func TestIngestInterrupted(t *testing.T) {
+	var buf bytes.Buffer
+	if err := gen.Write(&buf, 60000, 3, gen.JSONLines); err != nil {
+		t.Fatal(err)
+	}
+	p := writeFile(t, "g.jsonl", buf.String())
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	var o, e bytes.Buffer
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"ingest", "--data", t.TempDir(), p}, &o, &e) }()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(e.String(), "interrupted") {
+			t.Fatalf("exit %d, stderr %q; want 1 and interrupted", code, e.String())
+		}
+		if c := summary(t, o.String()); c.total >= 60000 {
+			t.Fatalf("counts %+v: the whole file went in before the interrupt", c)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("ingest did not stop after cancellation")
+	}
 }
