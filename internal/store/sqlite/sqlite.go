@@ -93,7 +93,8 @@ func (db *DB) open(ctx context.Context) error {
 	// far behind (autocheckpoint, in pages); normally the checkpointer's
 	// own connection does it, off the writer's path. The writer's page
 	// cache holds the object index of a few million versions.
-	if db.w, err = handle(fmt.Sprintf("_txlock=immediate&_pragma=wal_autocheckpoint(16384)&_pragma=cache_size(-%d)", writerCacheKiB), 1); err != nil {
+	if db.w, err = handle(fmt.Sprintf("_txlock=immediate&_pragma=wal_autocheckpoint(%d)&_pragma=journal_size_limit(%d)&_pragma=cache_size(-%d)",
+		writerAutocheckpoint, walSizeLimit, writerCacheKiB), 1); err != nil {
 		return err
 	}
 	if err := db.setup(ctx); err != nil {
@@ -130,7 +131,18 @@ func (db *DB) closeHandles() error {
 }
 
 // checkpointInterval is the least time between background checkpoints.
-const checkpointInterval = 100 * time.Millisecond
+// A page written by many commits in between is copied once; the WAL holds
+// up to this much of the write load.
+const checkpointInterval = 500 * time.Millisecond
+
+const (
+	// writerAutocheckpoint (pages) bounds the WAL when the background
+	// checkpointer falls behind: the writer then checkpoints itself.
+	writerAutocheckpoint = 65536
+	// walSizeLimit (bytes) is what the WAL file is cut back to when it
+	// is restarted.
+	walSizeLimit = 64 << 20
+)
 
 // wrote tells the checkpointer that a write committed.
 func (db *DB) wrote() {
