@@ -19,7 +19,7 @@
 //	slog.Info("guard list", "org", org, "assets", list.Len(), "digest", list.Digest())
 //	sc := guard.NewScanner(list, guard.Options{Redact: partnerAllowsRedaction})
 //
-//	results, err := sc.ScanBatch(ctx, rawObjects, quarantine) // quarantine implements BlockedIDs
+//	results, err := sc.ScanBatch(ctx, rawObjects, quarantine) // quarantine implements BlockedIDs (may be nil)
 //	if err != nil { /* store nothing of the batch */ }
 //	for i, r := range results {
 //		switch r.Action {
@@ -43,28 +43,38 @@
 //
 //   - cidr: an address in the range, written as dotted IPv4 (zero-padded
 //     parts read both as decimal and as octal; hex and octal parts), one
-//     decimal or hex integer, IPv6 compressed, expanded or with a zone,
-//     IPv4 inside IPv6 (mapped, compatible, NAT64, 6to4), reverse DNS
-//     (in-addr.arpa, 198-51-100-7.isp.example), inside URLs, host:port and
-//     [v6]:port, defanged (198.51.100[.]7, 198[.]51[.]100[.]7); a range in
-//     the text (a pattern's ISSUBSET '198.51.100.0/25', 198.51.100.x)
-//     inside a protected range, or overlapping one when it is no wider
-//     than /16 (IPv4) or /32 (IPv6).
+//     decimal or hex integer (also a JSON number), IPv6 compressed,
+//     expanded or with a zone, IPv4 inside IPv6 (mapped, compatible,
+//     NAT64, 6to4), reverse DNS (in-addr.arpa, ip-198-51-100-7.example,
+//     198.51.100.7.isp.example), inside URLs, host:port and [v6]:port,
+//     defanged (198.51.100[.]7, 198[.]51[.]100[.]7), full-width; a range
+//     in the text (a pattern's ISSUBSET '198.51.100.0/25', 198.51.100.x,
+//     198.51.100.*, "198\.51\.100\." in a regex) inside a protected
+//     range, or overlapping one when it is no wider than /16 (IPv4) or
+//     /32 (IPv6).
 //   - domain: the domain and every subdomain, any case, trailing dot,
 //     IDN or punycode, full-width or ideographic dots, defanged, inside
-//     URLs, e-mail addresses and free text; not lookalikes
+//     URLs, e-mail addresses, file names (acme-corp.example_backup.zip)
+//     and free text, also glued to CJK text; not lookalikes
 //     (acme-corp.example.evil.net, notacme-corp.example).
-//   - email: the address (also with a +tag), or every address at a mail
-//     domain and its subdomains ("@acme-corp.example"), also defanged.
-//   - name: the name's words in order as whole words, any case or width,
-//     whatever separates them ("ACME  corporation", "Acme-Corporation"),
-//     or run together ("AcmeCorporation"); not inside longer words.
-//   - asn: AS64500, ASN 64500, AS-64500, asdot AS0.64500; a bare number
-//     as an autonomous-system object's number, in a pattern's
-//     autonomous-system:number comparison, or in a property whose name
-//     contains "asn".
+//   - email: the address (also with a +tag, or after "from=" and the
+//     like), or every address at a mail domain and its subdomains
+//     ("@acme-corp.example"), also defanged or %-encoded. A mail-domain
+//     asset does not protect the bare domain: list it as a domain too.
+//   - name: the name's words in order as whole words, any case or width
+//     (NFKC, then Unicode case folding), whatever separates them ("ACME
+//     corporation", "Acme-Corporation", "Acme_Corporation's"), or run
+//     together ("AcmeCorporation"); not inside longer words ("Globextra").
+//     Han, Hiragana and Katakana characters count as words of their own.
+//   - asn: AS64500, as64500, AS-64500, asdot AS1.10, and "AS 64500",
+//     "ASN: 64500" with AS in capitals ("as 2024" is English); a bare
+//     number as an autonomous-system object's number (before or after its
+//     type), in a pattern's autonomous-system:number comparison, or in a
+//     property whose name contains "asn".
 //   - regex: RE2 (Go regexp) matches in any string, case-sensitive unless
-//     the regex says (?i).
+//     the regex says (?i). Regexes that start with a literal of three
+//     bytes or more (CUST-, or acmevpn- under (?i)) run only where it
+//     occurs; others run on every string, so keep them few.
 //
 // Defanged and %-encoded text is read both as written and refanged (see
 // Refang). The exported normalisers (NormalizeIP, NormalizePrefix,
@@ -74,8 +84,19 @@
 // # Actions
 //
 // The default action is Block. With Options.Redact, matches in free text
-// (report name and description, note abstract and content) are replaced
-// by "[REDACTED]" and the redacted object, scanned again and found clean,
-// is returned in Result.Redacted; a match anywhere else still blocks the
-// whole object. Malformed JSON is blocked (KindMalformed).
+// (the name and description of a report, the abstract and content of a
+// note: a note has no name or description) are replaced by "[REDACTED]"
+// and the redacted object, scanned again and found clean, is returned in
+// Result.Redacted; a match anywhere else still blocks the whole object.
+// Redaction keeps the object's id and modified timestamp. Malformed JSON
+// (as RFC 8259 defines it, nested deeper than stix.MaxDepth, or not an
+// object) is blocked (KindMalformed).
+//
+// # The list
+//
+// ParseList reads the text format described there. It rejects values
+// that cannot name one customer (public suffixes, single-label domains,
+// ranges wider than /8 or /16, one-character names, regexes that match
+// the empty string) and names each bad line by number only. A list of
+// 100,000 assets loads in about 0.2 s (BenchmarkParseList100k).
 package guard

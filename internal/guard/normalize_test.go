@@ -232,6 +232,7 @@ func TestExtract(t *testing.T) {
 		{"MATCHES '^198\\\\.51\\\\.100\\\\.[0-9]+$'", KindCIDR, "198.51.100.0/24", true},
 		{"7.100.51.198.in-addr.arpa", KindCIDR, "198.51.100.7/32", true},
 		{"ip-198-51-100-7.ec2.internal", KindCIDR, "198.51.100.7/32", true},
+		{"198.51.100.7.static.isp.example", KindCIDR, "198.51.100.7/32", true},
 		{"hosts 198.51.100.7-20 were", KindCIDR, "198.51.100.7/32", true},
 		{"v6 64:ff9b::198.51.100.9 nat64", KindCIDR, "198.51.100.9/32", true},
 		{"6to4 2002:c633:6407::1", KindCIDR, "198.51.100.7/32", true},

@@ -578,11 +578,19 @@ func (st *state) readString() ([]byte, error) {
 	d := st.data
 	start := st.pos + 1
 	i := start
+	high := false
 	for i < len(d) {
 		c := d[i]
 		if c == '"' {
 			st.pos = i + 1
+			if high && !utf8.Valid(d[start:i]) {
+				// fail closed: a bad byte inside a value would split it
+				return nil, st.errAt("invalid UTF-8 in string")
+			}
 			return d[start:i], nil
+		}
+		if c >= utf8.RuneSelf {
+			high = true
 		}
 		if c == '\\' {
 			break
@@ -600,7 +608,10 @@ func (st *state) readString() ([]byte, error) {
 		switch {
 		case c == '"':
 			st.pos = i + 1
-			return st.arena[a0:len(st.arena):len(st.arena)], nil
+			if out := st.arena[a0:len(st.arena):len(st.arena)]; utf8.Valid(out) {
+				return out, nil
+			}
+			return nil, st.errAt("invalid UTF-8 in string")
 		case c < 0x20:
 			st.pos = i
 			return nil, st.errAt("control character in string")

@@ -176,6 +176,7 @@ func TestScanMalformed(t *testing.T) {
 	for _, in := range []string{
 		``, `[]`, `"x"`, `{`, `{"a":}`, `{"a":1,}`, `{"a":"\x"}`, `{"a":"b"} x`, `{"a":tru}`,
 		`{"a":"` + "\x01" + `"}`, `{"a":"\u12"}`, `{"a" 1}`, `{"a":[1 2]}`, `{"a":-}`,
+		`{"a":"acme-corp` + "\xff" + `.example"}`, `{"a\u0041` + "\xc3" + `":1}`,
 		`{"a":00}`, `{"a":-01}`, `{"a":1.}`, `{"a":1e}`, `{"a":1e+}`, `{"a":.5}`,
 		strings.Repeat(`{"a":`, 70) + `1` + strings.Repeat(`}`, 70),
 		`{"name":"Acme Corporation","x":`,
