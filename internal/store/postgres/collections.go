@@ -112,7 +112,7 @@ func (db *DB) UpdateCollection(ctx context.Context, c store.Collection) error {
 // one transaction. ErrNotFound if it does not exist. A Put waiting on the
 // collection lock meanwhile finds it gone and returns ErrNotFound.
 func (db *DB) DeleteCollection(ctx context.Context, id string) error {
-	tx, err := db.pool.Begin(ctx)
+	tx, err := db.pool.BeginTx(ctx, readCommitted)
 	if err != nil {
 		return fmt.Errorf("postgres: delete collection %s: %w", id, err)
 	}

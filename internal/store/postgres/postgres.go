@@ -206,6 +206,13 @@ func (db *DB) ensureDefaultCollection(ctx context.Context) error {
 	return nil
 }
 
+// readCommitted is the isolation every write transaction asks for,
+// whatever default_transaction_isolation says: after waiting for a
+// collection's lock, each following statement must see what the previous
+// lock holder committed (under REPEATABLE READ the snapshot would predate
+// it and the lock itself would fail with a serialization error).
+var readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
+
 // PostgreSQL error codes (Appendix A of the PostgreSQL manual).
 const (
 	codeUniqueViolation     = "23505"

@@ -361,7 +361,11 @@ func TestDeleteMovesFlags(t *testing.T) {
 // version exactly once.
 func TestTwoNodesWriteOneCollection(t *testing.T) {
 	cfg := newSchema(t)
-	nodes := []*DB{openOn(t, cfg), openOn(t, cfg)}
+	// The second node's server default is REPEATABLE READ: Put must not
+	// depend on the default isolation.
+	rr := cfg.Copy()
+	rr.ConnConfig.RuntimeParams["default_transaction_isolation"] = "repeatable read"
+	nodes := []*DB{openOn(t, cfg), openOn(t, rr)}
 	reader := openOn(t, cfg)
 	ctx := context.Background()
 	coll := store.DefaultCollectionID
