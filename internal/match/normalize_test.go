@@ -21,7 +21,7 @@ func TestAppendDomain(t *testing.T) {
 		{"xn--bcher-kva.example", "xn--bcher-kva.example"},
 		{"XN--BCHER-KVA.example", "xn--bcher-kva.example"},
 		{"example\u3002com", "example.com"}, // ideographic full stop
-		{"ｅｘａｍｐｌｅ.com", "example.com"},  // full-width letters
+		{"ｅｘａｍｐｌｅ.com", "example.com"},      // full-width letters
 		{"", ""},
 		{".", ""},
 		{"a..b", ""},
