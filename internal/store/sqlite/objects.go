@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -383,35 +384,62 @@ func (db *DB) List(ctx context.Context, collection string, q store.Query) (store
 	}
 	defer rows.Close()
 	page := store.Page{Versions: make([]store.Version, 0, min(q.Limit, 1024))}
-	var in interner
+	var (
+		in                       interner
+		buf                      arena
+		added, modified, revoked int64
+		id, typ, spec, source    sql.RawBytes
+		raw                      sql.RawBytes
+		dest                     = []any{&added, &id, &typ, &spec, &modified, &source, &revoked, &raw}
+	)
+	if q.MetaOnly {
+		dest = dest[:len(dest)-1]
+	}
 	for rows.Next() {
 		if len(page.Versions) == q.Limit {
 			page.More = true
 			break
 		}
-		var (
-			v                        store.Version
-			added, modified, revoked int64
-			typ, spec, source        sql.RawBytes
-			dest                     = []any{&added, &v.ID, &typ, &spec, &modified, &source, &revoked}
-		)
-		if !q.MetaOnly {
-			dest = append(dest, &v.Raw)
-		}
 		if err := rows.Scan(dest...); err != nil {
 			return store.Page{}, fmt.Errorf("sqlite: list %s: %w", collection, err)
 		}
-		v.Collection = collection
-		v.Type, v.SpecVersion, v.Source = in.str(typ), in.str(spec), in.str(source)
-		v.DateAdded = time.UnixMicro(added).UTC()
-		v.Modified = decodeVersionKey(modified)
-		v.Revoked = revoked != 0
+		v := store.Version{
+			Collection:  collection,
+			ID:          string(id),
+			Type:        in.str(typ),
+			SpecVersion: in.str(spec),
+			Modified:    decodeVersionKey(modified),
+			DateAdded:   time.UnixMicro(added).UTC(),
+			Source:      in.str(source),
+			Revoked:     revoked != 0,
+		}
+		if !q.MetaOnly {
+			v.Raw = buf.copy(raw)
+		}
 		page.Versions = append(page.Versions, v)
 	}
 	if err := rows.Err(); err != nil {
 		return store.Page{}, fmt.Errorf("sqlite: list %s: %w", collection, err)
 	}
 	return page, nil
+}
+
+// arena copies the raw objects of one page into a few large buffers
+// instead of one allocation each.
+type arena struct{ free []byte }
+
+const arenaChunk = 256 << 10
+
+func (a *arena) copy(b []byte) []byte {
+	if len(b) == 0 || len(b) > arenaChunk/4 {
+		return bytes.Clone(b)
+	}
+	if len(b) > cap(a.free)-len(a.free) {
+		a.free = make([]byte, 0, arenaChunk)
+	}
+	start := len(a.free)
+	a.free = append(a.free, b...)
+	return a.free[start:len(a.free):len(a.free)] // full: appending to it cannot overwrite the next object
 }
 
 // interner shares the strings that repeat from row to row of one page

@@ -10,6 +10,19 @@
 // owns the file: several processes opening the same file work (SQLite
 // locks it) but serialise their writes.
 //
+// Versions live in one table clustered by (collection, date_added), so a
+// page of a listing is a range scan of the table itself; first/last flags
+// on each version make match[version]=first|last a filter on that scan,
+// and a partial index serves last versions of one type. An index on a
+// 64-bit hash of the object id serves Put's look-ups, id filters and
+// Delete. Put reads the batch's existing objects in a few statements and
+// inserts 64 rows per statement. A goroutine checkpoints the WAL on its
+// own connection so that the writer does not.
+//
+// Each new object dirties a leaf of the id index at a random place; once
+// a collection outgrows a batch's worth of leaves (a few hundred thousand
+// objects), that page write dominates Put. Larger batches amortise it.
+//
 // Schema changes are the embedded migrations/*.sql files, applied in order
 // by Open and recorded in schema_migrations.
 package sqlite
