@@ -168,17 +168,32 @@ func BenchmarkPost(b *testing.B) {
 
 // BenchmarkConcurrentPolling is the hub's daily load in miniature: 200
 // clients (member countries and partners), caught up with a collection of
-// 10,000 objects, each poll it with added_after=their last
-// X-TAXII-Date-Added-Last (at most once a second), while 5 partners each
-// post an envelope of 100 indicators a second. One iteration is one round
-// in which every poller makes one request; it reports the p50/p99 poll
-// latency, polls/s and posted objects/s, and fails on any error.
+// 10,000 objects, each poll it once per interval (default 1 s, spread
+// evenly) with added_after=their last X-TAXII-Date-Added-Last, following
+// next until done, while 5 partners each post an envelope of
+// FUSION_BENCH_POST_RATE indicators (default 100) per second. One
+// iteration is one poll interval. It reports the p50/p99 latency of the
+// poll requests, requests/s, objects served/s and posted/s, and fails on
+// any error. Every object posted is read by all 200 clients, so the
+// objects served are 200 times those posted.
 func BenchmarkConcurrentPolling(b *testing.B) {
-	const (
-		pollers, posters = 200, 5
-		pollEvery        = time.Second // each poller polls at most once a second
-		postEvery        = time.Second // each partner posts 100 objects a second
-	)
+	const pollers, posters = 200, 5
+	pollEvery := time.Second
+	if s := os.Getenv("FUSION_BENCH_POLL_EVERY"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			b.Fatalf("FUSION_BENCH_POLL_EVERY=%q", s)
+		}
+		pollEvery = d
+	}
+	postRate := 100
+	if s := os.Getenv("FUSION_BENCH_POST_RATE"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			b.Fatalf("FUSION_BENCH_POST_RATE=%q", s)
+		}
+		postRate = n
+	}
 	for _, be := range backends() {
 		b.Run(be.name, func(b *testing.B) {
 			f := newFixture(b, be.open, server.Config{})
@@ -188,48 +203,7 @@ func BenchmarkConcurrentPolling(b *testing.B) {
 			defer tr.CloseIdleConnections()
 			token := f.tokens["member"]
 
-			stop := make(chan struct{})
-			var posted atomic.Int64
-			var postErr atomic.Value
-			var wg sync.WaitGroup
-			for p := 0; p < posters; p++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					tick := time.NewTicker(postEvery)
-					defer tick.Stop()
-					for {
-						select {
-						case <-stop:
-							return
-						case <-tick.C:
-						}
-						objs := make([]string, 100)
-						base := int(postSeq.Add(1)) * 1000
-						for j := range objs {
-							objs[j] = indicator(base+j, "2024-01-01T00:00:00.000Z")
-						}
-						req, _ := http.NewRequest("POST", f.srv.URL+f.objectsPath(), strings.NewReader(envelope(objs...)))
-						req.Header.Set("Authorization", "Bearer "+f.tokens["partner-write"])
-						req.Header.Set("Content-Type", "application/taxii+json;version=2.1")
-						res, err := client.Do(req)
-						if err != nil {
-							postErr.Store(err)
-							return
-						}
-						io.Copy(io.Discard, res.Body)
-						res.Body.Close()
-						if res.StatusCode != 202 {
-							postErr.Store(fmt.Errorf("POST: %d", res.StatusCode))
-							return
-						}
-						posted.Add(100)
-					}
-				}()
-			}
-
-			// Pollers start caught up: at the collection's last date_added,
-			// as clients that poll all day are.
+			// Pollers start caught up: at the collection's last date_added.
 			latest := ""
 			for u := f.objectsPath() + "?limit=1000"; ; {
 				r := f.get(token, u, 200)
@@ -243,69 +217,128 @@ func BenchmarkConcurrentPolling(b *testing.B) {
 				}
 				u = f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.Next)
 			}
-			after := make([]string, pollers) // each poller's added_after
-			for p := range after {
-				after[p] = latest
-			}
+
+			stop := make(chan struct{})
+			var failed atomic.Value
+			var posted, served, requests atomic.Int64
 			var mu sync.Mutex
 			var lat []time.Duration
-			var pollErr atomic.Value
-			start := time.Now()
-			rounds := 0
-			for b.Loop() {
-				rounds++
-				roundStart := time.Now()
-				var rw sync.WaitGroup
-				for p := 0; p < pollers; p++ {
-					rw.Add(1)
-					go func(p int) {
-						defer rw.Done()
-						u := f.srv.URL + f.objectsPath() + "?limit=1000"
-						if after[p] != "" {
-							u += "&added_after=" + url.QueryEscape(after[p])
+			var wg sync.WaitGroup
+			for p := 0; p < posters; p++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					tick := time.NewTicker(time.Second)
+					defer tick.Stop()
+					for {
+						select {
+						case <-stop:
+							return
+						case <-tick.C:
 						}
-						t0 := time.Now()
-						req, _ := http.NewRequest("GET", u, nil)
-						req.Header.Set("Authorization", "Bearer "+token)
-						req.Header.Set("Accept", "application/taxii+json;version=2.1")
+						objs := make([]string, postRate)
+						base := int(postSeq.Add(1)) * 1000
+						for j := range objs {
+							objs[j] = indicator(base+j, "2024-01-01T00:00:00.000Z")
+						}
+						req, _ := http.NewRequest("POST", f.srv.URL+f.objectsPath(), strings.NewReader(envelope(objs...)))
+						req.Header.Set("Authorization", "Bearer "+f.tokens["partner-write"])
+						req.Header.Set("Content-Type", "application/taxii+json;version=2.1")
 						res, err := client.Do(req)
 						if err != nil {
-							pollErr.Store(err)
+							failed.Store(err)
 							return
 						}
 						io.Copy(io.Discard, res.Body)
 						res.Body.Close()
-						d := time.Since(t0)
-						if res.StatusCode != 200 {
-							pollErr.Store(fmt.Errorf("GET: %d", res.StatusCode))
+						if res.StatusCode != 202 {
+							failed.Store(fmt.Errorf("POST: %d", res.StatusCode))
 							return
 						}
-						if last := res.Header.Get("X-TAXII-Date-Added-Last"); last != "" {
-							after[p] = last
+						posted.Add(int64(postRate))
+					}
+				}()
+			}
+			for p := 0; p < pollers; p++ {
+				wg.Add(1)
+				go func(p int) {
+					defer wg.Done()
+					after := latest
+					// Spread the pollers evenly over the interval.
+					select {
+					case <-stop:
+						return
+					case <-time.After(pollEvery * time.Duration(p) / pollers):
+					}
+					tick := time.NewTicker(pollEvery)
+					defer tick.Stop()
+					for {
+						next := ""
+						for { // one poll: follow next until more is false
+							u := f.srv.URL + f.objectsPath() + "?limit=1000&added_after=" + url.QueryEscape(after)
+							if next != "" {
+								u += "&next=" + url.QueryEscape(next)
+							}
+							req, _ := http.NewRequest("GET", u, nil)
+							req.Header.Set("Authorization", "Bearer "+token)
+							req.Header.Set("Accept", "application/taxii+json;version=2.1")
+							t0 := time.Now()
+							res, err := client.Do(req)
+							if err != nil {
+								failed.Store(err)
+								return
+							}
+							env, err := skimEnvelope(res.Body)
+							res.Body.Close()
+							d := time.Since(t0)
+							if err != nil || res.StatusCode != 200 {
+								failed.Store(fmt.Errorf("GET: %d %v", res.StatusCode, err))
+								return
+							}
+							requests.Add(1)
+							served.Add(int64(env.n))
+							mu.Lock()
+							lat = append(lat, d)
+							mu.Unlock()
+							if last := res.Header.Get("X-TAXII-Date-Added-Last"); last != "" && !env.more {
+								after = last
+							}
+							if !env.more {
+								break
+							}
+							next = env.next
 						}
-						mu.Lock()
-						lat = append(lat, d)
-						mu.Unlock()
-					}(p)
-				}
-				rw.Wait()
-				if d := time.Since(roundStart); d < pollEvery {
-					time.Sleep(pollEvery - d)
+						select {
+						case <-stop:
+							return
+						case <-tick.C:
+						}
+					}
+				}(p)
+			}
+			start := time.Now()
+			for b.Loop() {
+				time.Sleep(pollEvery)
+				if failed.Load() != nil {
+					break
 				}
 			}
 			elapsed := time.Since(start)
 			close(stop)
 			wg.Wait()
-			if err := pollErr.Load(); err != nil {
-				b.Fatalf("poll error: %v", err)
+			if err := failed.Load(); err != nil {
+				b.Fatal(err)
 			}
-			if err := postErr.Load(); err != nil {
-				b.Fatalf("post error: %v", err)
+			mu.Lock()
+			defer mu.Unlock()
+			if len(lat) == 0 {
+				b.Fatal("no polls completed")
 			}
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-			b.ReportMetric(float64(rounds*pollers)/elapsed.Seconds(), "polls/s")
+			b.ReportMetric(float64(requests.Load())/elapsed.Seconds(), "polls/s")
+			b.ReportMetric(float64(served.Load())/elapsed.Seconds(), "served-objects/s")
 			b.ReportMetric(float64(posted.Load())/elapsed.Seconds(), "posted-objects/s")
 		})
 	}
