@@ -578,3 +578,59 @@ func explain(t *testing.T, db *DB, sql string, args []any) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestConcurrentPutDeleteKeepsFlags has two nodes add versions of a few
+// objects while a third deletes first, last or all versions of them; at
+// the end every object must still have exactly one first and one last
+// version, at its smallest and largest version key.
+func TestConcurrentPutDeleteKeepsFlags(t *testing.T) {
+	cfg := newSchema(t)
+	nodes := []*DB{openOn(t, cfg), openOn(t, cfg), openOn(t, cfg)}
+	ctx := context.Background()
+	coll := store.DefaultCollectionID
+	const objects, rounds = 4, 40
+	errs := make(chan error, 3)
+	var wg sync.WaitGroup
+	for ni := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				var objs []*stix.Object
+				for o := range objects {
+					m := (r*7 + o*3 + ni*5) % 11
+					objs = append(objs, indicator(t, o, t0.Add(time.Duration(m)*time.Minute)))
+				}
+				if _, err := nodes[ni].Put(ctx, coll, "", objs); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for r := range rounds {
+			vm := []store.VersionMatch{{First: true}, {Last: true}, {All: true}, {At: []time.Time{t0.Add(3 * time.Minute)}}}[r%4]
+			_, err := nodes[2].Delete(ctx, coll, indicator(t, r%objects, t0).ID, vm, nil)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	checkFlags(t, nodes[0], coll)
+	var firsts, lasts, ids int
+	if err := nodes[0].pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE is_first), count(*) FILTER (WHERE is_last), count(DISTINCT id) FROM versions`).Scan(&firsts, &lasts, &ids); err != nil {
+		t.Fatal(err)
+	}
+	if firsts != ids || lasts != ids {
+		t.Errorf("%d objects have %d first and %d last versions", ids, firsts, lasts)
+	}
+}
