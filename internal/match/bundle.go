@@ -1,9 +1,10 @@
 package match
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
-	"sort"
+	"strings"
 	"sync"
 
 	"github.com/go-json-experiment/json"
@@ -105,7 +106,8 @@ type candidate struct {
 // evaluated once over all the observations holding its object types and
 // reported with Input -1. An evaluated pattern that does not match is
 // reported as KindPartial for each observation holding one of its
-// values. Hits are ordered by Input, then as found. One snapshot of the
+// values. Hits are ordered by Input, then by kind (strongest first), then
+// by indicator id and collection. One snapshot of the
 // index serves the whole call.
 func (x *Index) MatchObservations(obs []pattern.Observation) []Hit {
 	s := x.cur.Load()
@@ -146,7 +148,18 @@ func (x *Index) MatchObservations(obs []pattern.Observation) []Hit {
 		}
 	}
 	hits = append(hits, x.evaluate(s, obs, cands)...)
-	sort.SliceStable(hits, func(i, j int) bool { return hits[i].Input < hits[j].Input })
+	slices.SortStableFunc(hits, func(a, b Hit) int {
+		if c := cmp.Compare(a.Input, b.Input); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Ref.ID, b.Ref.ID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Ref.Collection, b.Ref.Collection)
+	})
 	return hits
 }
 
@@ -256,14 +269,18 @@ func (w *obsWorker) observation(obs []pattern.Observation, i int, hits []Hit) []
 			}
 		}
 	}
+	var no *pattern.Observation
 	for _, pd := range w.now {
 		p := w.pattern(pd.slot)
 		if p == nil {
 			continue
 		}
+		if no == nil {
+			no = w.m.k2.normObservation(o)
+		}
 		e := s.ents.at(pd.slot)
 		switch {
-		case p.MatchObservation(o):
+		case p.MatchObservation(no):
 			hits = append(hits, s.hitOf(i, e, KindPattern, ""))
 		case pd.keyed:
 			hits = append(hits, s.hitOf(i, e, KindPartial, ""))
@@ -318,10 +335,11 @@ func (x *Index) evaluateOne(s *snapshot, obs []pattern.Observation, slot uint32,
 		}
 	})
 	var sub []pattern.Observation
+	var k keyer
 	for i := range obs {
 		for _, o := range obs[i].Objects {
 			if t, _ := o["type"].(string); slices.Contains(types, t) {
-				sub = append(sub, obs[i])
+				sub = append(sub, *k.normObservation(&obs[i]))
 				break
 			}
 		}

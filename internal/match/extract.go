@@ -212,6 +212,18 @@ func (e *Extractor) token(s string, i, j int, pathBefore bool, emit func(Observa
 		e.token(s, i+at+1, j, false, emit)
 		return
 	}
+	for i < j && strings.IndexByte(".-_+", s[i]) >= 0 {
+		i++
+	}
+	for j > i && strings.IndexByte(".-_+", s[j-1]) >= 0 {
+		j--
+	}
+	if strings.IndexByte(s[i:j], ':') >= 0 {
+		if a, ok := parseAddr(s[i:j]); ok { // before trimming colons: 2001:db8::
+			emit(e.withBlock(s, j, a))
+			return
+		}
+	}
 	for i < j && strings.IndexByte(".-_+:", s[i]) >= 0 {
 		i++
 	}

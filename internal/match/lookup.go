@@ -492,6 +492,8 @@ func (c *patternCache) get(text string) *pattern.Pattern {
 	p, err := pattern.Parse(text)
 	if err != nil {
 		p = nil // cannot happen: compile parsed it
+	} else {
+		normalizePattern(p)
 	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= patternCacheSize {
