@@ -64,9 +64,9 @@ func TestOASISExamples(t *testing.T) {
 		kind Kind
 		n    int
 	}{
-		{"223.167.255.1", KindCIDR, 1},   // [ipv4-addr:value = '223.166.0.0/15']
-		{"223.168.0.1", KindCIDR, 0},     // outside the /15
-		{"hugesoft.org", KindExact, 1},   // apt1
+		{"223.167.255.1", KindCIDR, 1}, // [ipv4-addr:value = '223.166.0.0/15']
+		{"223.168.0.1", KindCIDR, 0},   // outside the /15
+		{"hugesoft.org", KindExact, 1}, // apt1
 		{"WWW.HugeSoft.org", KindSubdomain, 1},
 		{"001DD76872D80801692FF942308C64E6", KindExact, 1}, // file:hashes.md5 (lower-case name)
 		{"113.10.246.30", KindExact, 4},                    // in four OR patterns of poisonivy
