@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	"fusion/internal/stix"
+)
+
+// ErrConflict: a conditional write lost a race (another node got there first).
+var ErrConflict = errors.New("conflict")
+
+// Change ops reported to a Recorder.
+const (
+	OpPut              = "put"
+	OpDelete           = "delete"
+	OpCollectionCreate = "collection.create"
+	OpCollectionUpdate = "collection.update"
+	OpCollectionDelete = "collection.delete"
+	OpOrgCreate        = "org.create"
+	OpTokenCreate      = "token.create"
+	OpTokenRevoke      = "token.revoke"
+	OpGrantSet         = "grant.set"
+)
+
+// Change describes one change a Store is about to commit. Only the fields
+// of its Op are set.
+type Change struct {
+	Op         string
+	Collection string         // put, delete, collection.*, grant.set
+	Source     string         // put: the submitting organisation's id
+	Objects    []*stix.Object // put: the inputs, aligned with Outcomes
+	Outcomes   []PutOutcome   // put: what happened to each input
+	ObjectID   string         // delete
+	Deleted    int            // delete: how many versions went
+	Coll       *Collection    // collection.create, collection.update
+	Org        *Org           // org.create
+	Token      *Token         // token.create (Hash nil), token.revoke (ID and Revoked only)
+	Grant      *Grant         // grant.set
+}
+
+// Recorder turns a change into audit log entries. A Store calls it inside
+// the transaction that makes the change and appends what it returns in
+// that same transaction, so that there is no change without its entries
+// and no entry without its change. An error from the Recorder aborts the
+// change. ctx is the one the Store method was called with (it carries the
+// acting organisation, see package audit).
+type Recorder func(ctx context.Context, c Change) ([][]byte, error)
+
+// Checkpoint is a signed statement of the log's tree size and root.
+type Checkpoint struct {
+	Size int64
+	Note []byte // the signed note (golang.org/x/mod/sumdb/note)
+}
+
+// Log is the storage of the tamper-evident audit log: entries numbered
+// from 0 in append order, the Merkle tree's stored hashes (in the order of
+// golang.org/x/mod/sumdb/tlog's StoredHashIndex) and signed checkpoints.
+// The tree is built behind the entries: TreeSize <= LogSize.
+type Log interface {
+	// SetRecorder installs the recorder called on every change (nil: none).
+	// Call it before the store is used concurrently.
+	SetRecorder(r Recorder)
+
+	// AppendLog appends entries that record no change of the store (what
+	// was served to whom, refused requests) in their own transaction and
+	// returns the index of the first.
+	AppendLog(ctx context.Context, entries [][]byte) (first int64, err error)
+
+	// LogSize is the number of entries appended.
+	LogSize(ctx context.Context) (int64, error)
+
+	// ReadLog returns entries [start, end). ErrNotFound if end > LogSize.
+	ReadLog(ctx context.Context, start, end int64) ([][]byte, error)
+
+	// TreeSize is the number of entries the stored hashes cover.
+	TreeSize(ctx context.Context) (int64, error)
+
+	// ReadHashes returns the stored hashes at the given storage indexes,
+	// in order. ErrNotFound if any is missing.
+	ReadHashes(ctx context.Context, indexes []int64) ([][32]byte, error)
+
+	// ExtendTree atomically grows the tree from oldSize to newSize entries:
+	// it stores hashes at storage indexes StoredHashIndex(0, oldSize)
+	// onwards and the checkpoint for newSize. ErrConflict if the tree size
+	// is no longer oldSize (another node extended it first).
+	ExtendTree(ctx context.Context, oldSize, newSize int64, hashes [][32]byte, cp Checkpoint) error
+
+	// Checkpoints returns the stored checkpoints with Size in [from, to],
+	// ascending; LatestCheckpoint the newest (ErrNotFound if none).
+	Checkpoints(ctx context.Context, from, to int64) ([]Checkpoint, error)
+	LatestCheckpoint(ctx context.Context) (Checkpoint, error)
+}
