@@ -113,7 +113,10 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	total := in.stored + in.unchanged + in.rejected
 	fmt.Fprintf(stdout, "ingest: %d objects in %.2fs (%.0f objects/s): %d stored, %d unchanged, %d rejected",
 		total, elapsed.Seconds(), rate(int64(total), elapsed), in.stored, in.unchanged, in.rejected)
-	if in.faults > 0 {
+	switch {
+	case in.faults == 1:
+		fmt.Fprint(stdout, "; 1 file error")
+	case in.faults > 1:
 		fmt.Fprintf(stdout, "; %d file errors", in.faults)
 	}
 	fmt.Fprintln(stdout)

@@ -104,7 +104,7 @@ func withStdin(t testing.TB, r io.Reader) {
 	t.Cleanup(func() { stdin = old })
 }
 
-var summaryRE = regexp.MustCompile(`ingest: (\d+) objects in .*: (\d+) stored, (\d+) unchanged, (\d+) rejected(; (\d+) file errors)?\n$`)
+var summaryRE = regexp.MustCompile(`ingest: (\d+) objects in .*: (\d+) stored, (\d+) unchanged, (\d+) rejected(; (\d+) file errors?)?\n$`)
 
 type counts struct{ total, stored, unchanged, rejected, faults int }
 
