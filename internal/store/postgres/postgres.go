@@ -1,16 +1,18 @@
 // Package postgres is Fusion's PostgreSQL store backend: it implements
 // store.Store so that several stateless `fusion serve` nodes can share one
 // database. It keeps STIX object versions per TAXII collection with the
-// server-assigned date_added of TAXII 2.1 section 3.4.1 (strictly
-// increasing per collection, even with many nodes writing) and answers the
-// match[] filters of section 3.4.2 (added_after, id, type, version,
-// spec_version) with index range scans.
+// server-assigned date_added that TAXII 2.1 paging relies on (added_after,
+// section 3.4) - unique and strictly increasing per collection even with
+// many nodes writing, and committed in that order, so a pager never skips
+// a version - and answers the match[] filters of section 3.4.1 (id, type,
+// version first/last/all/timestamps, spec_version) with ordered index
+// range scans.
 //
 // Open applies the embedded migrations (migrations/*.sql, one file per
-// concern) under an advisory lock, so nodes may start at the same time,
-// and makes sure the default collection exists. Tables go into the first
-// schema of the connection's search_path, which may be set in the URL
-// (…?search_path=fusion).
+// concern) in one transaction under an advisory lock, so nodes may start
+// at the same time, and makes sure the default collection exists. Tables
+// go into the first schema of the connection's search_path, which may be
+// set in the URL (…&search_path=fusion).
 package postgres
 
 import (

@@ -634,3 +634,29 @@ func TestConcurrentPutDeleteKeepsFlags(t *testing.T) {
 		t.Errorf("%d objects have %d first and %d last versions", ids, firsts, lasts)
 	}
 }
+
+// TestOpenURLSearchPath opens through the URL, naming the schema there.
+func TestOpenURLSearchPath(t *testing.T) {
+	schema := newSchema(t).ConnConfig.RuntimeParams["search_path"]
+	url := testURL(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	db, err := Open(context.Background(), url+sep+"search_path="+schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename IN ('versions', 'collections', 'schema_migrations')`, schema).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Errorf("schema %s holds %d of the 3 tables looked for", schema, n)
+	}
+	if _, err := Open(context.Background(), "postgres://%zz"); err == nil {
+		t.Error("Open of a malformed URL succeeded")
+	}
+}
