@@ -17,6 +17,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"fusion/internal/policy"
@@ -82,6 +83,7 @@ func New(st store.Store, cfg Config) *Handler {
 
 // Routes registers every TAXII endpoint on mux. Paths end in a slash as
 // in the specification; {$} makes each pattern match exactly that path.
+// The other common methods on each path get a TAXII 405.
 func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /taxii2/{$}", h.wrap(h.discovery))                                                   // 4.1
 	mux.Handle("GET /{root}/{$}", h.wrap(h.apiRoot))                                                     // 4.2
@@ -94,6 +96,32 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /{root}/collections/{coll}/objects/{object}/{$}", h.wrap(h.getObject))               // 5.6
 	mux.Handle("DELETE /{root}/collections/{coll}/objects/{object}/{$}", h.wrap(h.deleteObject))         // 5.7
 	mux.Handle("GET /{root}/collections/{coll}/objects/{object}/versions/{$}", h.wrap(h.objectVersions)) // 5.8
+
+	for path, allow := range map[string]string{
+		"/taxii2/{$}":                                              "GET, HEAD",
+		"/{root}/{$}":                                              "GET, HEAD",
+		"/{root}/status/{status}/{$}":                              "GET, HEAD",
+		"/{root}/collections/{$}":                                  "GET, HEAD",
+		"/{root}/collections/{coll}/{$}":                           "GET, HEAD",
+		"/{root}/collections/{coll}/manifest/{$}":                  "GET, HEAD",
+		"/{root}/collections/{coll}/objects/{$}":                   "GET, HEAD, POST",
+		"/{root}/collections/{coll}/objects/{object}/{$}":          "GET, HEAD, DELETE",
+		"/{root}/collections/{coll}/objects/{object}/versions/{$}": "GET, HEAD",
+	} {
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			if !strings.Contains(allow, m) {
+				mux.Handle(m+" "+path, methodNotAllowed(h, allow))
+			}
+		}
+	}
+}
+
+func methodNotAllowed(h *Handler, allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e := Errorf(http.StatusMethodNotAllowed, "%s is not allowed here; use %s", r.Method, allow)
+		e.Header = http.Header{"Allow": []string{allow}}
+		WriteError(w, r, h.log, e)
+	})
 }
 
 // wrap adapts a handler that returns an error: it checks Accept (every

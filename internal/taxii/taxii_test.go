@@ -721,6 +721,28 @@ func TestDeleteObject(t *testing.T) {
 	})
 }
 
+func TestMethodNotAllowed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(tb testing.TB) store.Store) {
+		f := newFixture(t, open, server.Config{})
+		for _, c := range []struct{ method, path, allow string }{
+			{"POST", "/taxii2/", "GET, HEAD"},
+			{"DELETE", "/api1/collections/", "GET, HEAD"},
+			{"PUT", f.objectsPath(), "GET, HEAD, POST"},
+			{"POST", f.objectsPath() + "indicator--" + uuidN(1) + "/", "GET, HEAD, DELETE"},
+		} {
+			r := f.do(req{method: c.method, path: c.path, token: f.tokens["partner-write"]})
+			checkError(t, r, http.StatusMethodNotAllowed)
+			if r.header.Get("Allow") != c.allow {
+				t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, r.header.Get("Allow"), c.allow)
+			}
+		}
+		// HEAD works where GET does.
+		if r := f.do(req{method: "HEAD", path: f.objectsPath(), token: f.tokens["member"]}); r.code != 200 {
+			t.Errorf("HEAD objects: %d", r.code)
+		}
+	})
+}
+
 func TestUnauthenticated(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(tb testing.TB) store.Store) {
 		f := newFixture(t, open, server.Config{})
