@@ -55,7 +55,7 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	var (
 		collection = fs.String("collection", "", "collection `id or alias` (default: the default collection)")
 		strict     = fs.Bool("strict", false, "reject a whole file, writing none of it, when any object in it is invalid")
-		batch      = fs.Int("batch", 1000, "objects per transaction")
+		batch      = fs.Int("batch", 5000, "objects per transaction (larger batches write less to the store; capped at 16 MB of JSON)")
 		source     = fs.String("source", "", "submitting organisation `id or name`, recorded with every version (default: none, an operator load)")
 	)
 	if err := fs.Parse(args); err != nil {

@@ -191,7 +191,7 @@ func (db *DB) checkpointer() {
 // Cache sizes of the writer and of each reader connection, and how much
 // of the file a reader maps into memory.
 const (
-	writerCacheKiB = 256 << 10
+	writerCacheKiB = 64 << 10 // 256 MiB cost 550 MB of RSS on a 1M-object ingest for no measurable speed
 	readerCacheKiB = 32 << 10
 	readerMmap     = 1 << 40
 )
