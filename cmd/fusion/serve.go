@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -22,7 +23,8 @@ func init() {
 		name:    "serve",
 		summary: "run the hub: the TAXII 2.1 API, the admin API, /healthz and /metrics",
 		usage: "[--addr 127.0.0.1:8080] [--data DIR] [--db URL] [--max-page-size N] [--max-content-length BYTES]\n" +
-			"       [--rate R] [--burst N] [--tls-cert FILE --tls-key FILE] [--public-url URL] [--metrics-addr ADDR] [--demo]\n\n" +
+			"       [--rate R] [--burst N] [--tls-cert FILE --tls-key FILE] [--public-url URL] [--metrics-addr ADDR]\n" +
+			"       [--trusted-proxy CIDR,...] [--demo]\n\n" +
 			"On an empty store, serve creates the hub organisation and an admin token: FUSION_ADMIN_TOKEN\n" +
 			"if set, otherwise a new token printed once and written to DATA/admin.token (mode 0600).\n" +
 			"--demo also seeds an empty store with a partner, a member country, a collection of the\n" +
@@ -43,6 +45,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	tlsKey := fs.String("tls-key", "", "TLS private key `file` (PEM)")
 	publicURL := fs.String("public-url", os.Getenv("FUSION_PUBLIC_URL"), "base `URL` clients use (for TAXII discovery), e.g. https://fusion.example.org; default: from each request (env FUSION_PUBLIC_URL)")
 	metricsAddr := fs.String("metrics-addr", "", "also serve /metrics without authentication on this `address` (e.g. 127.0.0.1:9090); /metrics on --addr needs a hub admin token")
+	proxies := fs.String("trusted-proxy", "", "comma-separated `CIDRs` or addresses of reverse proxies whose X-Forwarded-For names the client (for the limit on failed logins and the logs)")
 	demo := fs.Bool("demo", false, "seed an empty store with demo organisations, a collection and tokens, and print curl commands")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -59,6 +62,21 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
+	}
+	var trusted []netip.Prefix
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return fmt.Errorf("--trusted-proxy: %q is not an address or CIDR", p)
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		trusted = append(trusted, pfx)
 	}
 	r := *rateFlag
 	switch {
@@ -107,7 +125,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 
 	srv := server.New(st, server.Config{
 		Addr: *addr, MaxPageSize: *maxPage, MaxContentLength: contentLen, Rate: r, Burst: *burst,
-		TLSCert: *tlsCert, TLSKey: *tlsKey, PublicURL: *publicURL, MetricsAddr: *metricsAddr,
+		TLSCert: *tlsCert, TLSKey: *tlsKey, PublicURL: *publicURL, MetricsAddr: *metricsAddr, TrustedProxies: trusted,
 		Validate: stix.Validate, Logger: log,
 	})
 	return srv.Run(ctx, func(bound string) {

@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,4 +151,82 @@ func tooManyRequests(wait time.Duration) *taxii.Error {
 	e := taxii.Errorf(http.StatusTooManyRequests, "rate limit exceeded for this token; retry after %d s", secs)
 	e.Header = http.Header{"Retry-After": []string{strconv.Itoa(secs)}}
 	return e
+}
+
+// failures limits failed authentications per client address, so that
+// guessing tokens costs the guesser time and the store nothing: once an
+// address has used its burst, its requests are refused with 429 before
+// any lookup until the bucket refills. Kept in this node's memory; the
+// table is emptied when it grows past maxFailureAddrs.
+type failures struct {
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+const (
+	failureRate     = rate.Limit(2) // failed attempts per second, sustained
+	failureBurst    = 30
+	maxFailureAddrs = 100000
+)
+
+func (f *failures) limiter(addr string) *rate.Limiter {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	lim, ok := f.m[addr]
+	if !ok {
+		if len(f.m) >= maxFailureAddrs {
+			f.m = map[string]*rate.Limiter{}
+		}
+		lim = rate.NewLimiter(failureRate, failureBurst)
+		f.m[addr] = lim
+	}
+	return lim
+}
+
+// blocked reports whether addr has no failed attempts left, and for how
+// long.
+func (f *failures) blocked(addr string, now time.Time) (bool, time.Duration) {
+	lim := f.limiter(addr)
+	if lim.TokensAt(now) >= 1 {
+		return false, 0
+	}
+	return true, time.Duration(float64(time.Second) / float64(failureRate))
+}
+
+// failed records one failed attempt from addr.
+func (f *failures) failed(addr string, now time.Time) { f.limiter(addr).AllowN(now, 1) }
+
+// clientAddr is the address failed authentications are counted against:
+// the peer's IP, or, when the peer is a trusted proxy, the last address
+// in X-Forwarded-For that is not itself a trusted proxy.
+func clientAddr(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !inPrefixes(ip, trusted) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return host // a garbled header: count it against the proxy
+		}
+		if !inPrefixes(h, trusted) {
+			return h.String()
+		}
+	}
+	return host
+}
+
+func inPrefixes(ip netip.Addr, ps []netip.Prefix) bool {
+	ip = ip.Unmap()
+	for _, p := range ps {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

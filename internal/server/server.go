@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -46,6 +47,11 @@ type Config struct {
 	WriteTimeout      time.Duration // default 5 min
 	IdleTimeout       time.Duration // default 2 min
 
+	// TrustedProxies are the addresses of reverse proxies in front of the
+	// server; for requests from them, the client address (used to limit
+	// failed authentications and in logs) is taken from X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+
 	// PublicURL is the base URL clients use, for TAXII discovery; empty:
 	// taken from each request.
 	PublicURL string
@@ -66,6 +72,7 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	lim     *limiters
+	fails   *failures
 	mux     *http.ServeMux
 	handler http.Handler
 	reg     *prometheus.Registry
@@ -115,7 +122,8 @@ func New(st store.Store, cfg Config) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		lim: &limiters{rate: rate.Limit(cfg.Rate), burst: cfg.Burst, m: map[string]*rate.Limiter{}}}
+		lim:   &limiters{rate: rate.Limit(cfg.Rate), burst: cfg.Burst, m: map[string]*rate.Limiter{}},
+		fails: &failures{m: map[string]*rate.Limiter{}}}
 	s.reg = prometheus.NewRegistry()
 	s.m = metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fusion_http_requests_total",
@@ -185,11 +193,18 @@ func (s *Server) metricsAuthed(w http.ResponseWriter, r *http.Request) error {
 }
 
 // authn authenticates every request except /healthz, applies the
-// per-token rate limit, and caps request bodies.
+// per-address limit on failed authentications and the per-token rate
+// limit, and caps request bodies.
 func (s *Server) authn(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			next.ServeHTTP(w, r)
+			return
+		}
+		addr, now := clientAddr(r, s.cfg.TrustedProxies), s.now()
+		if blocked, wait := s.fails.blocked(addr, now); blocked {
+			s.m.rateLimited.Inc()
+			taxii.WriteError(w, r, s.log, tooManyRequests(wait))
 			return
 		}
 		c, err := s.authenticate(r)
@@ -197,6 +212,7 @@ func (s *Server) authn(next http.Handler) http.Handler {
 			var te *taxii.Error
 			if errors.As(err, &te) && te.Status == http.StatusUnauthorized {
 				s.m.authFailed.Inc()
+				s.fails.failed(addr, now)
 			}
 			taxii.WriteError(w, r, s.log, err)
 			return
@@ -210,7 +226,7 @@ func (s *Server) authn(next http.Handler) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxContentLength)
 		}
 		if rec, ok := w.(*recorder); ok {
-			rec.org, rec.token = c.Org.Name, c.TokenID
+			rec.org, rec.token, rec.client = c.Org.Name, c.TokenID, addr
 		}
 		next.ServeHTTP(w, r.WithContext(taxii.ContextWithCaller(r.Context(), c)))
 	})
@@ -219,9 +235,9 @@ func (s *Server) authn(next http.Handler) http.Handler {
 // recorder captures what the logs and metrics need of a response.
 type recorder struct {
 	http.ResponseWriter
-	code       int
-	bytes      int64
-	org, token string
+	code               int
+	bytes              int64
+	org, token, client string
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -262,7 +278,8 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("query", r.URL.RawQuery),
 			slog.Int("status", rec.code), slog.Int64("bytes", rec.bytes), slog.Duration("duration", d),
-			slog.String("org", rec.org), slog.String("token_id", rec.token), slog.String("remote", r.RemoteAddr))
+			slog.String("org", rec.org), slog.String("token_id", rec.token), slog.String("remote", r.RemoteAddr),
+			slog.String("client", rec.client))
 	})
 }
 

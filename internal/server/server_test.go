@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -371,6 +372,61 @@ func TestRateLimit(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestFailedAuthLimit: an address that keeps failing to authenticate is
+// refused with 429, before any token lookup, until time passes.
+func TestFailedAuthLimit(t *testing.T) {
+	e := newEnv(t, openSQLite, server.Config{})
+	for i := 0; i < 30; i++ {
+		if r := e.call("GET", "/taxii2/", "Bearer wrong-"+strconv.Itoa(i), ""); r.code != 401 {
+			t.Fatalf("attempt %d: %d", i, r.code)
+		}
+	}
+	r := e.call("GET", "/taxii2/", "Bearer "+adminToken, "")
+	if r.code != 429 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("after 30 failures, a good token got %d (Retry-After %q)", r.code, r.header.Get("Retry-After"))
+	}
+	if r := e.call("GET", "/healthz", "", ""); r.code != 200 {
+		t.Errorf("/healthz while blocked: %d", r.code)
+	}
+	e.now = e.now.Add(2 * time.Second)
+	if r := e.call("GET", "/taxii2/", "Bearer "+adminToken, ""); r.code != 200 {
+		t.Errorf("after waiting: %d", r.code)
+	}
+	// Successes do not use up the allowance.
+	for i := 0; i < 50; i++ {
+		if r := e.call("GET", "/taxii2/", "Bearer "+adminToken, ""); r.code != 200 {
+			t.Fatalf("success %d: %d", i, r.code)
+		}
+	}
+}
+
+// TestFailedAuthLimitBehindProxy: behind a trusted proxy, failures count
+// against the client in X-Forwarded-For, so one client's failures do not
+// lock out the others.
+func TestFailedAuthLimitBehindProxy(t *testing.T) {
+	e := newEnv(t, openSQLite, server.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	call := func(xff, auth string) int {
+		r, _ := http.NewRequest("GET", e.srv.URL+"/taxii2/", nil)
+		r.Header.Set("Authorization", auth)
+		r.Header.Set("X-Forwarded-For", xff)
+		res, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for i := 0; i < 30; i++ {
+		call("203.0.113.9, 127.0.0.1", "Bearer wrong")
+	}
+	if code := call("203.0.113.9", "Bearer "+adminToken); code != 429 {
+		t.Errorf("the failing client: %d, want 429", code)
+	}
+	if code := call("198.51.100.1", "Bearer "+adminToken); code != 200 {
+		t.Errorf("another client behind the same proxy: %d, want 200", code)
+	}
 }
 
 func TestMetrics(t *testing.T) {
