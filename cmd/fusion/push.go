@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"fusion/internal/guard"
 	"fusion/internal/stix"
 	"fusion/internal/taxii/client"
 )
@@ -18,8 +19,13 @@ func init() {
 	register(&command{
 		name:    "push",
 		summary: "send STIX 2.1 files to a remote TAXII 2.1 collection and report what the server accepted",
-		usage:   "URL --collection ID [--token T | --user U --password P] FILE... (FILE - is standard input)",
-		run:     runPush,
+		usage: "URL --collection ID [--token T | --user U --password P] [--assets LIST [--redact]] FILE... (FILE - is standard input)\n\n" +
+			"With --assets, the customer-data guard runs on this machine before anything is sent: objects that\n" +
+			"name an asset in LIST are not sent (with --redact, matches in the free text of reports and notes are\n" +
+			"replaced by [REDACTED] and the object is sent). LIST stays here: it is never sent, logged or printed,\n" +
+			"and blocked objects are reported without the matched value; run 'fusion guard check' to see which\n" +
+			"asset matched. Exit status 1 when any object was blocked or failed.",
+		run: runPush,
 	})
 }
 
@@ -34,6 +40,10 @@ const (
 	// pushMaxPending is how many envelopes may await a complete status
 	// before push waits for the oldest.
 	pushMaxPending = 4
+	// pushGuardBatch and pushGuardBytes bound what the guard scans
+	// together (and holds in memory) when --assets is given.
+	pushGuardBatch = 10_000
+	pushGuardBytes = 32 << 20
 )
 
 func runPush(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
@@ -42,6 +52,9 @@ func runPush(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		coll        = fs.String("collection", "", "remote collection `ID` (required)")
 		maxEnvelope = fs.Int("max-envelope", 0, "largest envelope to send, in `bytes`; 0: the server's max_content_length (at most 32 MiB)")
 		wait        = fs.Duration("wait", 10*time.Minute, "how long to wait for the server to finish processing each envelope")
+		assets      = fs.String("assets", "", "protected-asset list `FILE`: run the customer-data guard on every object before sending (see fusion guard check --help for the format)")
+		redact      = fs.Bool("redact", false, "with --assets: redact matches in the free text of reports and notes instead of blocking the object")
+		guardBatch  = fs.Int("guard-batch", pushGuardBatch, "with --assets: objects the guard scans together; an input larger than one batch is read again to follow references across batches")
 	)
 	auth.register(fs)
 	if err := parseRemoteArgs(fs, args); err != nil {
@@ -50,6 +63,21 @@ func runPush(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if fs.NArg() < 2 || *coll == "" {
 		fs.Usage()
 		return exitError{2}
+	}
+	if *redact && *assets == "" || *guardBatch < 1 {
+		fmt.Fprintln(stderr, "fusion push: --redact needs --assets; --guard-batch must be at least 1")
+		return exitError{2}
+	}
+	var eng *guardEngine
+	if *assets != "" {
+		if err := checkInputs(fs.Args()[1:]); err != nil {
+			return err
+		}
+		list, err := loadAssets(*assets)
+		if err != nil {
+			return err
+		}
+		eng = newGuardEngine(guard.NewScanner(list, guard.Options{Redact: *redact}), *guardBatch, pushGuardBytes)
 	}
 	opts, err := auth.options()
 	if err != nil {
@@ -61,7 +89,7 @@ func runPush(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	}
 	p := &pusher{
 		c: client.New(opts), rootURL: rootURL, collection: *coll,
-		maxEnvelope: *maxEnvelope, wait: *wait, warn: stderr,
+		maxEnvelope: *maxEnvelope, wait: *wait, warn: stderr, guard: eng,
 	}
 	start := time.Now()
 	res, err := p.run(ctx, fs.Args()[1:])
@@ -69,10 +97,16 @@ func runPush(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	if res.Faults > 0 {
 		faults = fmt.Sprintf("; %d files not read to the end", res.Faults)
 	}
+	if eng != nil {
+		faults += fmt.Sprintf("; guard: %d blocked, %d redacted", res.Blocked, res.Redacted)
+	}
 	fmt.Fprintf(stdout, "pushed %d objects in %d envelopes (up to %d bytes each) to %s collection %s in %s: %d accepted, %d failed (%d of them before sending)%s\n",
 		res.Sent, res.Envelopes, res.Limit, rootURL, *coll, time.Since(start).Round(time.Millisecond),
 		res.Succeeded, res.Failed, res.Rejected, faults)
 	if err != nil {
+		if eng != nil && !guardClean(eng.sc, err.Error()) {
+			return errors.New("stopped by an error whose text would show a protected asset; run fusion guard check on the input")
+		}
 		return err
 	}
 	if res.Failed > 0 || res.Faults > 0 {
@@ -102,6 +136,8 @@ type pushResult struct {
 	Rejected  int // of Failed: refused before sending
 	Faults    int // files that could not be read to the end
 	Limit     int // envelope size limit used, bytes
+	Blocked   int // of Rejected: blocked by the customer-data guard
+	Redacted  int // of Sent: sent in the guard's redacted form
 }
 
 // pusher streams files into envelopes and posts them.
@@ -113,6 +149,7 @@ type pusher struct {
 	wait        time.Duration // per status
 	warn        io.Writer     // failures are described here
 	open        func(name string) (io.ReadCloser, error)
+	guard       *guardEngine // nil: no --assets
 
 	b       *client.EnvelopeBuilder
 	batch   []pushItem
@@ -146,9 +183,15 @@ func (p *pusher) run(ctx context.Context, files []string) (pushResult, error) {
 		return p.res, fmt.Errorf("collection %s (%s): the server says these credentials may not write to it", p.collection, col.Title)
 	}
 	p.b = client.NewEnvelopeBuilder(limit)
-	for _, name := range files {
-		if err := p.file(ctx, name); err != nil {
+	if p.guard != nil {
+		if err := p.guarded(ctx, files); err != nil {
 			return p.res, err
+		}
+	} else {
+		for _, name := range files {
+			if err := p.file(ctx, name); err != nil {
+				return p.res, err
+			}
 		}
 	}
 	if err := p.flush(ctx); err != nil {
@@ -197,9 +240,6 @@ func (p *pusher) file(ctx context.Context, name string) error {
 		}
 		p.res.Read++
 		o, err := checkObject(it.Raw)
-		if err == nil {
-			err = beforeSend(o)
-		}
 		if err != nil {
 			var ve *stix.ValidationError
 			if errors.As(err, &ve) {
@@ -214,14 +254,70 @@ func (p *pusher) file(ctx context.Context, name string) error {
 	}
 }
 
-// beforeSend is where every object passes on its way into an envelope,
-// after it has been parsed and validated. The customer-data guard
-// (internal/guard) hooks in here: it will refuse or redact objects that
-// carry a partner's customer data, so that nothing of the kind leaves.
-// An error keeps the object out of every envelope and is reported as a
-// failure of that object.
-func beforeSend(o *stix.Object) error {
-	return nil
+// guarded sends files through the customer-data guard (see guardEngine
+// for how references across batches are followed). Objects reach the
+// envelopes in input order, each after its batch was decided.
+func (p *pusher) guarded(ctx context.Context, files []string) error {
+	p.guard.notify = func(pass int) {
+		if pass == 2 {
+			fmt.Fprintf(p.warn, "guard: the input is larger than one guard batch (%d objects); reading it again to follow references across batches\n", p.guard.maxObjs)
+		}
+	}
+	_, err := p.guard.run(ctx, files, func(items []guardItem, res []guard.Result) error {
+		for i := range items {
+			p.res.Read++
+			o, ok := p.beforeSend(&items[i], &res[i])
+			if !ok {
+				continue
+			}
+			if err := p.add(ctx, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(name string, err error) {
+		p.res.Faults++
+		p.say("failed: %s", p.safe(fmt.Sprintf("%s: %v (objects after this point were not read)", name, err)))
+	})
+	return err
+}
+
+// beforeSend decides what of one object is sent, given the guard's
+// decision r on it: nothing when it is blocked (reported by position, id,
+// rule kind and property path, never by the matched value), its redacted
+// form when the guard redacted it, otherwise the object as read. What is
+// sent must also be valid STIX. The object is validated only after the
+// guard: a validation error may quote the object.
+func (p *pusher) beforeSend(it *guardItem, r *guard.Result) (*stix.Object, bool) {
+	raw := it.raw
+	switch r.Action {
+	case guard.Block:
+		p.res.Blocked++
+		p.res.Failed++
+		p.res.Rejected++
+		id := r.ID
+		if id == "" {
+			id = "no id"
+		}
+		p.reportAs("blocked", fmt.Sprintf("%s: objects[%d] (%s): %s; not sent (use fusion guard check to see which asset)", it.file, it.index, id, r.Reason()))
+		return nil, false
+	case guard.Redact:
+		raw = r.Redacted
+	}
+	o, err := checkObject(raw)
+	if err != nil {
+		var ve *stix.ValidationError
+		if errors.As(err, &ve) {
+			ve.Index = it.index
+		}
+		p.reject(fmt.Sprintf("%s: %v", it.file, err))
+		return nil, false
+	}
+	if r.Action == guard.Redact {
+		p.res.Redacted++
+		p.reportAs("redacted", fmt.Sprintf("%s: objects[%d] (%s): %s; sent with [REDACTED] in its place", it.file, it.index, r.ID, r.Reason()))
+	}
+	return o, true
 }
 
 // reject reports one object refused before sending.
@@ -231,14 +327,32 @@ func (p *pusher) reject(msg string) {
 	p.report(msg)
 }
 
-func (p *pusher) report(msg string) {
+func (p *pusher) report(msg string) { p.reportAs("failed", msg) }
+
+// reportAs describes one object (failed, blocked or redacted); after
+// remoteMaxShown descriptions the rest are only counted.
+func (p *pusher) reportAs(what, msg string) {
 	p.shown++
 	switch {
 	case p.shown <= remoteMaxShown:
-		fmt.Fprintf(p.warn, "failed: %s\n", msg)
+		p.say("%s: %s", what, p.safe(msg))
 	case p.shown == remoteMaxShown+1:
-		fmt.Fprintf(p.warn, "more objects failed; only the first %d are described\n", remoteMaxShown)
+		p.say("more objects failed, were blocked or redacted; only the first %d are described", remoteMaxShown)
 	}
+}
+
+func (p *pusher) say(format string, args ...any) {
+	fmt.Fprintf(p.warn, format+"\n", args...)
+}
+
+// safe returns msg, or with the guard on and msg naming a protected asset
+// (a file name, a quote in a parse error or a server message can), a
+// note that it was withheld: push output may end up in shared logs.
+func (p *pusher) safe(msg string) string {
+	if p.guard == nil || guardClean(p.guard.sc, msg) {
+		return msg
+	}
+	return "(description withheld: it would show a protected asset; use fusion guard check to see which asset)"
 }
 
 // add puts one valid object into the current envelope, sending the
