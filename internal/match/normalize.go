@@ -364,10 +364,14 @@ func appendURL(dst []byte, s string) ([]byte, bool) {
 		} else {
 			dst = a.AppendTo(dst)
 		}
+	} else if strings.IndexByte(host, ':') >= 0 {
+		return dst[:start], false // a colon outside brackets, not before a port
 	} else if d, ok := appendDomain(dst, host); ok {
 		dst = d
 	} else {
-		dst = appendPct(dst, lowerASCII(host), false)
+		h := len(dst)
+		dst = appendPct(dst, host, false)
+		lowerOutsideEscapes(dst[h:])
 	}
 	if port != "" {
 		dst = append(dst, ':')
@@ -389,13 +393,17 @@ func appendURL(dst []byte, s string) ([]byte, bool) {
 	return dst, true
 }
 
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(s)
+// lowerOutsideEscapes lowers the ASCII letters of b in place, except the hex
+// digits of %XX escapes.
+func lowerOutsideEscapes(b []byte) {
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '%':
+			i += 2
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	return s
 }
 
 const upperHex = "0123456789ABCDEF"

@@ -271,7 +271,7 @@ func formClass(v string) class {
 	if _, ok := parsePrefix(v); ok {
 		return cIP
 	}
-	if strings.Contains(v, "://") {
+	if hasSchemeSlashes(v) {
 		return cURL
 	}
 	if strings.IndexByte(v, '@') > 0 {
@@ -290,7 +290,7 @@ var ErrNotObservable = errors.New("not an IP address, domain name, URL, e-mail a
 
 // Detect names an untyped string by its form and returns it as a
 // normalised Observable: an IPv4 or IPv6 address or CIDR block, a URL
-// (a scheme followed by "://"), an e-mail address, a hex digest of 32,
+// (starting with a scheme and "://"), an e-mail address, a hex digest of 32,
 // 40, 64 or 128 digits (MD5, SHA-1, SHA-256, SHA-512), or a domain name
 // of at least two labels whose last label is alphabetic. Surrounding
 // white space is ignored and defanged forms (hxxp, [.], (.), [at], …) are
@@ -358,7 +358,7 @@ func (k *keyer) detect(s string, d *detected) bool {
 	}
 	*d = detected{}
 	switch {
-	case strings.Contains(s, "://"):
+	case hasSchemeSlashes(s):
 		k.norm = k.norm[:0]
 		var ok bool
 		if k.norm, ok = appendURL(k.norm, s); !ok {
@@ -397,6 +397,15 @@ func (k *keyer) detect(s string, d *detected) bool {
 	d.c = cDomain
 	k.key = append(append(k.key[:0], kDomain), k.norm...)
 	return true
+}
+
+// hasSchemeSlashes reports whether s starts with a URL scheme and "://".
+func hasSchemeSlashes(s string) bool {
+	i := 0
+	for i < len(s) && (isAlpha(s[i]) || i > 0 && isSchemeChar(s[i])) {
+		i++
+	}
+	return i > 0 && strings.HasPrefix(s[i:], "://")
 }
 
 func appendLowerHex(dst []byte, s string) []byte {
