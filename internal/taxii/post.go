@@ -63,10 +63,10 @@ func newUUID() string {
 // kept in the store for GET status on any node.
 //
 // A fault in the envelope itself ends the request: malformed JSON is a
-// 400, JSON that is not an envelope a 422, a body over
-// max_content_length a 413;
-// batches stored before the fault stay stored (posting the same envelope
-// again leaves them unchanged), and the error's details say how many.
+// 400, JSON that is not an envelope a 422, a body over max_content_length
+// a 413. Batches stored before the fault stay stored (posting the same
+// envelope again leaves them unchanged), and the error's details say how
+// many.
 func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
 	if err := checkContentType(r); err != nil {
 		return err
