@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"fusion/internal/policy"
 	"fusion/internal/stix"
 	"fusion/internal/store"
 )
@@ -46,8 +47,9 @@ const (
 	keepBehind = stix.MaxObjectSize + 4<<20
 )
 
-// validate applies the spec's per-type rules after Parse.
-var validate = stix.Validate
+// validate applies the spec's per-type rules and the policy facts check
+// after Parse.
+var validate = policy.ValidateObject
 
 func runIngest(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	var sf storeFlags

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"fusion/internal/policy"
 	"fusion/internal/server"
 	"fusion/internal/stix"
 )
@@ -115,7 +116,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 		if !boot.Done {
 			fmt.Fprintln(stdout, "--demo: the store is not empty, so nothing was seeded (tokens are shown only when created).")
 		} else {
-			d, err := server.SeedDemo(ctx, st, stix.Validate, now)
+			d, err := server.SeedDemo(ctx, st, policy.ValidateObject, now)
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
@@ -126,7 +127,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	srv := server.New(st, server.Config{
 		Addr: *addr, MaxPageSize: *maxPage, MaxContentLength: contentLen, Rate: r, Burst: *burst,
 		TLSCert: *tlsCert, TLSKey: *tlsKey, PublicURL: *publicURL, MetricsAddr: *metricsAddr, TrustedProxies: trusted,
-		Validate: stix.Validate, Logger: log,
+		Validate: policy.ValidateObject, Logger: log,
 	})
 	return srv.Run(ctx, func(bound string) {
 		base := *publicURL
