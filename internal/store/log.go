@@ -24,7 +24,8 @@ const (
 )
 
 // Change describes one change a Store is about to commit. Only the fields
-// of its Op are set.
+// of its Op are set. Times are as the Store keeps them (a zero Created
+// given to a create is the time stored).
 type Change struct {
 	Op         string
 	Collection string         // put, delete, collection.*, grant.set
@@ -44,7 +45,11 @@ type Change struct {
 // that same transaction, so that there is no change without its entries
 // and no entry without its change. An error from the Recorder aborts the
 // change. ctx is the one the Store method was called with (it carries the
-// acting organisation, see package audit).
+// acting organisation, see package audit). It is called once for every
+// successful call of a mutating method, a Put that adds nothing included
+// (its Outcomes say so). It runs while the Store holds its write lock
+// (SQLite: the one write connection), so it must not call the Store and
+// should be quick.
 type Recorder func(ctx context.Context, c Change) ([][]byte, error)
 
 // Checkpoint is a signed statement of the log's tree size and root.
@@ -64,13 +69,16 @@ type Log interface {
 
 	// AppendLog appends entries that record no change of the store (what
 	// was served to whom, refused requests) in their own transaction and
-	// returns the index of the first.
+	// returns the index of the first (LogSize, appending nothing, when
+	// entries is empty). Indexes are dense and in commit order, also with
+	// several nodes appending at once.
 	AppendLog(ctx context.Context, entries [][]byte) (first int64, err error)
 
 	// LogSize is the number of entries appended.
 	LogSize(ctx context.Context) (int64, error)
 
-	// ReadLog returns entries [start, end). ErrNotFound if end > LogSize.
+	// ReadLog returns entries [start, end). ErrNotFound if end > LogSize;
+	// an error if start < 0 or start > end.
 	ReadLog(ctx context.Context, start, end int64) ([][]byte, error)
 
 	// TreeSize is the number of entries the stored hashes cover.
@@ -83,11 +91,17 @@ type Log interface {
 	// ExtendTree atomically grows the tree from oldSize to newSize entries:
 	// it stores hashes at storage indexes StoredHashIndex(0, oldSize)
 	// onwards and the checkpoint for newSize. ErrConflict if the tree size
-	// is no longer oldSize (another node extended it first).
+	// is no longer oldSize (another node extended it first) or a checkpoint
+	// for newSize is stored already. newSize == oldSize (no hashes) stores
+	// a checkpoint of the current tree, e.g. the empty one. An error, with
+	// nothing stored, unless oldSize <= newSize <= LogSize, cp.Size ==
+	// newSize and len(hashes) == StoredHashCount(newSize) -
+	// StoredHashCount(oldSize).
 	ExtendTree(ctx context.Context, oldSize, newSize int64, hashes [][32]byte, cp Checkpoint) error
 
 	// Checkpoints returns the stored checkpoints with Size in [from, to],
-	// ascending; LatestCheckpoint the newest (ErrNotFound if none).
+	// ascending (none is not an error); LatestCheckpoint the newest
+	// (ErrNotFound if none).
 	Checkpoints(ctx context.Context, from, to int64) ([]Checkpoint, error)
 	LatestCheckpoint(ctx context.Context) (Checkpoint, error)
 }

@@ -56,11 +56,15 @@ func (db *DB) CreateCollection(ctx context.Context, c store.Collection) error {
 	if err := ctxErr(ctx, "create collection"); err != nil {
 		return err
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO collections (`+collectionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.APIRoot, c.Title, c.Description, nullString(c.Alias), encodeMediaTypes(c.MediaTypes), c.DefaultTLP,
-		orNow(c.Created).UnixMicro())
+	c.Created = asStored(orNow(c.Created)) // as stored, for the recorder
+	err := db.write(ctx, store.Change{Op: store.OpCollectionCreate, Collection: c.ID, Coll: &c}, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO collections (`+collectionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.APIRoot, c.Title, c.Description, nullString(c.Alias), encodeMediaTypes(c.MediaTypes), c.DefaultTLP,
+			c.Created.UnixMicro())
+		return constraint(err)
+	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create collection %s: %w", c.ID, constraint(err))
+		return fmt.Errorf("sqlite: create collection %s: %w", c.ID, err)
 	}
 	return nil
 }
@@ -118,17 +122,17 @@ func (db *DB) UpdateCollection(ctx context.Context, c store.Collection) error {
 	if err := ctxErr(ctx, "update collection"); err != nil {
 		return err
 	}
-	res, err := db.w.ExecContext(ctx, `UPDATE collections SET
-		api_root = ?, title = ?, description = ?, alias = ?, media_types = ?, default_tlp = ?
-		WHERE id = ?`,
-		c.APIRoot, c.Title, c.Description, nullString(c.Alias), encodeMediaTypes(c.MediaTypes), c.DefaultTLP, c.ID)
-	if err != nil {
-		return fmt.Errorf("sqlite: update collection %s: %w", c.ID, constraint(err))
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		if err == nil {
-			err = store.ErrNotFound
+	err := db.write(ctx, store.Change{Op: store.OpCollectionUpdate, Collection: c.ID, Coll: &c}, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE collections SET
+			api_root = ?, title = ?, description = ?, alias = ?, media_types = ?, default_tlp = ?
+			WHERE id = ?`,
+			c.APIRoot, c.Title, c.Description, nullString(c.Alias), encodeMediaTypes(c.MediaTypes), c.DefaultTLP, c.ID)
+		if err != nil {
+			return constraint(err)
 		}
+		return affected(res)
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: update collection %s: %w", c.ID, err)
 	}
 	return nil
@@ -141,14 +145,14 @@ func (db *DB) DeleteCollection(ctx context.Context, id string) error {
 	if err := ctxErr(ctx, "delete collection"); err != nil {
 		return err
 	}
-	res, err := db.w.ExecContext(ctx, `DELETE FROM collections WHERE id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("sqlite: delete collection %s: %w", id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		if err == nil {
-			err = store.ErrNotFound
+	err := db.write(ctx, store.Change{Op: store.OpCollectionDelete, Collection: id}, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM collections WHERE id = ?`, id)
+		if err != nil {
+			return err
 		}
+		return affected(res)
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: delete collection %s: %w", id, err)
 	}
 	db.wrote()

@@ -16,16 +16,19 @@ func (db *DB) SetGrant(ctx context.Context, g store.Grant) error {
 	if err := ctxErr(ctx, "set grant"); err != nil {
 		return err
 	}
-	var err error
-	if !g.Read && !g.Write {
-		_, err = db.w.ExecContext(ctx, `DELETE FROM grants WHERE collection = ? AND org_id = ?`, g.Collection, g.OrgID)
-	} else {
-		_, err = db.w.ExecContext(ctx, `INSERT INTO grants (collection, org_id, can_read, can_write) VALUES (?, ?, ?, ?)
-			ON CONFLICT (collection, org_id) DO UPDATE SET can_read = excluded.can_read, can_write = excluded.can_write`,
-			g.Collection, g.OrgID, boolInt(g.Read), boolInt(g.Write))
-	}
+	err := db.write(ctx, store.Change{Op: store.OpGrantSet, Collection: g.Collection, Grant: &g}, func(tx *sql.Tx) error {
+		var err error
+		if !g.Read && !g.Write {
+			_, err = tx.ExecContext(ctx, `DELETE FROM grants WHERE collection = ? AND org_id = ?`, g.Collection, g.OrgID)
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO grants (collection, org_id, can_read, can_write) VALUES (?, ?, ?, ?)
+				ON CONFLICT (collection, org_id) DO UPDATE SET can_read = excluded.can_read, can_write = excluded.can_write`,
+				g.Collection, g.OrgID, boolInt(g.Read), boolInt(g.Write))
+		}
+		return constraint(err)
+	})
 	if err != nil {
-		return fmt.Errorf("sqlite: set grant on %s for %s: %w", g.Collection, g.OrgID, constraint(err))
+		return fmt.Errorf("sqlite: set grant on %s for %s: %w", g.Collection, g.OrgID, err)
 	}
 	return nil
 }

@@ -146,8 +146,12 @@ func (db *DB) put(ctx context.Context, collection, source string, objs []*stix.O
 		return nil, err
 	}
 	out := make([]store.PutOutcome, len(objs))
+	change := store.Change{Op: store.OpPut, Collection: collection, Source: source, Objects: objs, Outcomes: out}
 	if len(objs) == 0 {
-		return out, nil
+		if err := db.record(ctx, tx, change); err != nil {
+			return nil, err
+		}
+		return out, tx.Commit()
 	}
 
 	hashes := make([]int64, len(objs))
@@ -226,6 +230,9 @@ func (db *DB) put(ctx context.Context, collection, source string, objs []*stix.O
 		if _, err := tx.ExecContext(ctx, `UPDATE collections SET last_added = ? WHERE seq = ?`, last, seq); err != nil {
 			return nil, err
 		}
+	}
+	if err := db.record(ctx, tx, change); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
@@ -630,6 +637,9 @@ func (db *DB) delete(ctx context.Context, collection, id string, vm store.Versio
 	const hi = `(modified = (SELECT max(modified) FROM versions INDEXED BY versions_object WHERE ` + object + `))`
 	if _, err := tx.ExecContext(ctx, `UPDATE versions INDEXED BY versions_object SET is_first = `+lo+`, is_last = `+hi+
 		` WHERE `+object+` AND (is_first != `+lo+` OR is_last != `+hi+`)`, seq, h, id); err != nil {
+		return 0, err
+	}
+	if err := db.record(ctx, tx, store.Change{Op: store.OpDelete, Collection: collection, ObjectID: id, Deleted: int(n)}); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -29,10 +29,14 @@ func (db *DB) CreateOrg(ctx context.Context, o store.Org) error {
 	if err := ctxErr(ctx, "create org"); err != nil {
 		return err
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO orgs (`+orgColumns+`) VALUES (?, ?, ?, ?, ?)`,
-		o.ID, o.Name, o.Kind, o.Country, orNow(o.Created).UnixMicro())
+	o.Created = asStored(orNow(o.Created)) // as stored, for the recorder
+	err := db.write(ctx, store.Change{Op: store.OpOrgCreate, Org: &o}, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO orgs (`+orgColumns+`) VALUES (?, ?, ?, ?, ?)`,
+			o.ID, o.Name, o.Kind, o.Country, o.Created.UnixMicro())
+		return constraint(err)
+	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create org %s (%s): %w", o.Name, o.ID, constraint(err))
+		return fmt.Errorf("sqlite: create org %s (%s): %w", o.Name, o.ID, err)
 	}
 	return nil
 }

@@ -53,7 +53,9 @@ type DB struct {
 	r    *sql.DB // read-only pool
 	c    *sql.DB // one connection for background WAL checkpoints
 
-	stmts putStmts
+	stmts    putStmts
+	logStmts logStmts
+	recorder store.Recorder // called inside every change's transaction; see log.go
 
 	kick    chan struct{} // a write committed
 	stop    chan struct{} // Close asks the checkpointer to stop
@@ -122,6 +124,9 @@ func (db *DB) open(ctx context.Context) error {
 	if err := db.prepare(ctx); err != nil {
 		return err
 	}
+	if err := db.prepareLog(ctx); err != nil {
+		return err
+	}
 	// Readers open after the writer has put the file in WAL mode. They map
 	// the file into memory instead of copying pages into their caches.
 	if db.r, err = handle(fmt.Sprintf("_pragma=query_only(1)&_pragma=mmap_size(%d)&_pragma=cache_size(-%d)", readerMmap, readerCacheKiB),
@@ -134,7 +139,7 @@ func (db *DB) open(ctx context.Context) error {
 
 // closeHandles closes whatever open managed to open.
 func (db *DB) closeHandles() error {
-	errs := []error{db.stmts.close()}
+	errs := []error{db.stmts.close(), db.logStmts.close()}
 	for _, h := range []*sql.DB{db.c, db.r, db.w} {
 		if h != nil {
 			errs = append(errs, h.Close())

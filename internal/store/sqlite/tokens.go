@@ -31,10 +31,17 @@ func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 	if err := ctxErr(ctx, "create token"); err != nil {
 		return err
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.OrgID, t.Role, t.Hash, t.Label, orNow(t.Created).UnixMicro(), micros(t.Expires), micros(t.Revoked))
+	t.Created = asStored(orNow(t.Created)) // as stored, for the recorder
+	logged := t
+	logged.Hash = nil // the recorder never sees the secret's hash
+	logged.Expires, logged.Revoked = asStored(t.Expires), asStored(t.Revoked)
+	err := db.write(ctx, store.Change{Op: store.OpTokenCreate, Token: &logged}, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.OrgID, t.Role, t.Hash, t.Label, t.Created.UnixMicro(), micros(t.Expires), micros(t.Revoked))
+		return constraint(err)
+	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create token %s for org %s: %w", t.ID, t.OrgID, constraint(err))
+		return fmt.Errorf("sqlite: create token %s for org %s: %w", t.ID, t.OrgID, err)
 	}
 	return nil
 }
@@ -92,14 +99,15 @@ func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
 	if err := ctxErr(ctx, "revoke token"); err != nil {
 		return err
 	}
-	res, err := db.w.ExecContext(ctx, `UPDATE tokens SET revoked = ? WHERE id = ?`, orNow(at).UnixMicro(), id)
-	if err != nil {
-		return fmt.Errorf("sqlite: revoke token %s: %w", id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		if err == nil {
-			err = store.ErrNotFound
+	at = asStored(orNow(at)) // as stored, for the recorder
+	err := db.write(ctx, store.Change{Op: store.OpTokenRevoke, Token: &store.Token{ID: id, Revoked: at}}, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked = ? WHERE id = ?`, at.UnixMicro(), id)
+		if err != nil {
+			return err
 		}
+		return affected(res)
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: revoke token %s: %w", id, err)
 	}
 	return nil
