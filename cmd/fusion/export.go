@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,14 +13,18 @@ import (
 	"fusion/internal/policy"
 	"fusion/internal/stix"
 	"fusion/internal/store"
+	"fusion/internal/taxii"
 )
 
 func init() {
 	register(&command{
 		name:    "export",
 		summary: "write a collection's objects to standard output as one STIX 2.1 bundle",
-		usage:   "[--collection C] [--db URL | --data DIR] [--type T,...] [--added-after TS] [--all-versions]",
-		run:     runExport,
+		usage: "[--collection C] [--db URL | --data DIR] [--type T,...] [--added-after TS] [--all-versions] [--as ORG]\n\n" +
+			"Export reads through the sharing policy like every read path. By default it acts as an admin of the\n" +
+			"hub, who sees everything as stored; --as ORG shows exactly what organisation ORG (name or id) would\n" +
+			"receive over TAXII with a read token: only what the policy lets it see, redacted for it.",
+		run: runExport,
 	})
 }
 
@@ -34,6 +39,7 @@ func runExport(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		types      = fs.String("type", "", "only objects of these `types`, comma-separated (e.g. indicator,malware)")
 		addedAfter = fs.String("added-after", "", "only versions added to the collection after this STIX `timestamp` (e.g. 2024-05-01T00:00:00.000Z)")
 		all        = fs.Bool("all-versions", false, "every stored version of each object, not only the latest")
+		as         = fs.String("as", "", "export what `organisation` (name or id) would receive with a read token, instead of everything (hub admin)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -67,11 +73,20 @@ func runExport(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		return err
 	}
 	defer st.Close()
-	coll, err := resolveCollection(ctx, st, *collection)
+	collID, err := resolveCollection(ctx, st, *collection)
 	if err != nil {
 		return err
 	}
-	caller, err := operatorCaller(ctx, st)
+	coll, err := st.GetCollection(ctx, collID)
+	if err != nil {
+		return fmt.Errorf("collection %s: %w", collID, err)
+	}
+	var caller policy.Caller
+	if *as != "" {
+		caller, err = orgCaller(ctx, st, *as, coll)
+	} else {
+		caller, err = operatorCaller(ctx, st)
+	}
 	if err != nil {
 		return err
 	}
@@ -86,9 +101,9 @@ func runExport(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 }
 
 // operatorCaller is who the local operator acts as: an admin of the hub
-// organisation (the first one, when the store has one). Export still asks
-// policy.CanRead for every version, so that narrowing the policy narrows
-// export too.
+// organisation (the first one, when the store has one). Export still
+// passes every version through the policy filter, so that narrowing the
+// policy narrows export too.
 func operatorCaller(ctx context.Context, st store.Store) (policy.Caller, error) {
 	orgs, err := st.ListOrgs(ctx)
 	if err != nil {
@@ -102,30 +117,63 @@ func operatorCaller(ctx context.Context, st store.Store) (policy.Caller, error) 
 	return policy.Caller{Org: store.Org{Name: "local operator", Kind: store.KindHub}, Role: store.RoleAdmin}, nil
 }
 
+// orgCaller is organisation name (or id) reading with a read token, as
+// TAXII would see it; an error when that organisation has no read grant
+// on coll, since it would receive nothing from it.
+func orgCaller(ctx context.Context, st store.Store, name string, coll store.Collection) (policy.Caller, error) {
+	org, err := st.GetOrgByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) && stix.IsUUID(name) {
+		org, err = st.GetOrg(ctx, strings.ToLower(name))
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return policy.Caller{}, fmt.Errorf("--as %s: no organisation has this name or id", name)
+	}
+	if err != nil {
+		return policy.Caller{}, fmt.Errorf("--as %s: %w", name, err)
+	}
+	c := policy.Caller{Org: org, Role: store.RoleRead}
+	acc, err := taxii.CollectionAccess(ctx, st, c, coll.ID)
+	if err != nil {
+		return c, fmt.Errorf("--as %s: %w", name, err)
+	}
+	if !acc.Read {
+		return c, fmt.Errorf("--as %s: organisation %s may not read collection %s (no read grant), so it would receive nothing", name, org.Name, coll.ID)
+	}
+	return c, nil
+}
+
 // exportBundle streams the versions matching q that caller may read as
 // one bundle with a fresh id, page by page in date_added order; each
-// object is written exactly as stored. A bundle with no objects has no
-// objects member (it is optional, and lists must not be empty). It
-// returns the number of objects written.
-func exportBundle(ctx context.Context, st store.Store, coll string, caller policy.Caller, q store.Query, out io.Writer) (int, error) {
+// object is written as the caller would receive it (policy.Filter: the
+// stored JSON for the source and hub admins, otherwise the copy
+// policy.Redact makes). A bundle with no objects has no objects member
+// (it is optional, and lists must not be empty). It returns the number of
+// objects written.
+func exportBundle(ctx context.Context, st store.Store, coll store.Collection, caller policy.Caller, q store.Query, out io.Writer) (int, error) {
 	w := bufio.NewWriterSize(out, 256<<10)
 	id, err := newBundleID()
 	if err != nil {
 		return 0, err
 	}
 	head := `{"type":"bundle","id":"` + id + `"`
+	flt := policy.NewFilter(st, caller, coll)
+	q.MetaOnly = false
 	n := 0
 	for {
-		page, err := st.List(ctx, coll, q)
+		page, err := st.List(ctx, coll.ID, q)
 		if err != nil {
-			return n, fmt.Errorf("list collection %s: %w", coll, err)
+			return n, fmt.Errorf("list collection %s: %w", coll.ID, err)
 		}
-		for i := range page.Versions {
-			v := &page.Versions[i]
-			q.AddedAfter = v.DateAdded
-			if !policy.CanRead(caller, v) {
-				continue
-			}
+		if len(page.Versions) == 0 {
+			break
+		}
+		q.AddedAfter = page.Versions[len(page.Versions)-1].DateAdded
+		vis, err := flt.Visible(ctx, page.Versions)
+		if err != nil {
+			return n, fmt.Errorf("list collection %s: %w", coll.ID, err)
+		}
+		for i := range vis {
+			v := &vis[i]
 			if n == 0 {
 				w.WriteString(head)
 				w.WriteString(`,"objects":[` + "\n")
@@ -137,7 +185,7 @@ func exportBundle(ctx context.Context, st store.Store, coll string, caller polic
 			}
 			n++
 		}
-		if !page.More || len(page.Versions) == 0 {
+		if !page.More {
 			break
 		}
 	}

@@ -63,12 +63,12 @@ func BenchmarkCanRead(b *testing.B) {
 		{"relationship-endpoints", partnerP, &fr, look, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			if Decide(bc.c, v, bc.f, LevelAmber, bc.refs) != bc.want {
+			if CanRead(bc.c, v, bc.f, LevelAmber, bc.refs) != bc.want {
 				b.Fatal("unexpected decision")
 			}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				Decide(bc.c, v, bc.f, LevelAmber, bc.refs)
+				CanRead(bc.c, v, bc.f, LevelAmber, bc.refs)
 			}
 		})
 	}

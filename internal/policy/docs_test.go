@@ -61,8 +61,8 @@ func TestSharingDoc(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 		f := mustFacts(t, tc.raw)
-		if got := Decide(tc.c, &store.Version{Source: orgS}, &f, LevelNone, nil); got != tc.want {
-			t.Errorf("%s: Decide = %v, want %v", tc.name, got, tc.want)
+		if got := CanRead(tc.c, &store.Version{Source: orgS}, &f, LevelNone, nil); got != tc.want {
+			t.Errorf("%s: CanRead = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

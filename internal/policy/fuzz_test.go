@@ -35,7 +35,7 @@ func FuzzFactsOf(f *testing.F) {
 				t.Fatal("an error without broken facts")
 			}
 			for _, c := range readers {
-				if Decide(c, &store.Version{Source: orgS, Raw: data}, &facts, LevelClear, look) {
+				if CanRead(c, &store.Version{Source: orgS, Raw: data}, &facts, LevelClear, look) {
 					t.Fatal("broken facts are visible")
 				}
 			}
@@ -54,7 +54,7 @@ func FuzzFactsOf(f *testing.F) {
 		}
 		v := &store.Version{Source: orgS, Raw: data}
 		for _, c := range readers {
-			if !Decide(c, v, &facts, LevelClear, look) {
+			if !CanRead(c, v, &facts, LevelClear, look) {
 				continue
 			}
 			out, ok := Redact(c, v, &facts, look)

@@ -218,9 +218,9 @@ func TestAuthorisationMatrix(t *testing.T) {
 				id := fmt.Sprintf("indicator--00000000-0000-4000-8000-%012d", gi*1000+ci)
 				raw := indicator(id, col.markings, extra...)
 				f := mustFacts(t, raw)
-				got := Decide(matrixRows[ri].c, version(raw), &f, CollectionDefault(col.def), nil)
+				got := CanRead(matrixRows[ri].c, version(raw), &f, CollectionDefault(col.def), nil)
 				if got != (want[ci] == 'Y') {
-					t.Errorf("%s / %s / %s: Decide = %v, want %c", grid.name, matrixRows[ri].name, col.name, got, want[ci])
+					t.Errorf("%s / %s / %s: CanRead = %v, want %c", grid.name, matrixRows[ri].name, col.name, got, want[ci])
 				}
 				// Redact agrees: an allowed object comes out whole (no
 				// granular markings or references here); a denied one is
@@ -272,7 +272,7 @@ func TestMostRestrictiveMarking(t *testing.T) {
 			c    Caller
 			want bool
 		}{{partnerP, tc.partner}, {memberM, tc.member}, {hubRead, tc.hub}} {
-			if got := Decide(r.c, version(raw), &f, LevelNone, nil); got != r.want {
+			if got := CanRead(r.c, version(raw), &f, LevelNone, nil); got != r.want {
 				t.Errorf("%v: %s reads = %v, want %v", tc.markings, r.c.Org.Kind, got, r.want)
 			}
 		}
@@ -287,7 +287,7 @@ func TestEscapedMarkingID(t *testing.T) {
 	if f.TLP != LevelsOf(LevelRed) {
 		t.Fatalf("TLP = %v, want RED", f.TLP)
 	}
-	if Decide(memberM, version(raw), &f, LevelClear, nil) {
+	if CanRead(memberM, version(raw), &f, LevelClear, nil) {
 		t.Fatal("a member reads a TLP:RED object it is not named for")
 	}
 }
@@ -336,8 +336,8 @@ func TestDecisionEdges(t *testing.T) {
 	} {
 		f := mustFacts(t, tc.raw)
 		v := &store.Version{Source: tc.source, Raw: []byte(tc.raw)}
-		if got := Decide(tc.c, v, &f, LevelNone, nil); got != tc.want {
-			t.Errorf("%s: Decide = %v, want %v", tc.name, got, tc.want)
+		if got := CanRead(tc.c, v, &f, LevelNone, nil); got != tc.want {
+			t.Errorf("%s: CanRead = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 
@@ -355,12 +355,12 @@ func TestDecisionEdges(t *testing.T) {
 		{partnerP, nil, false}, {hubRead, nil, false}, {hubAdmin, nil, true}, {sourceS, nil, true},
 		{memberM, &broken, false}, {hubRead, &broken, false}, {hubAdmin, &broken, true}, {sourceS, &broken, true},
 	} {
-		if got := Decide(tc.c, v, tc.f, LevelClear, nil); got != tc.want {
-			t.Errorf("facts %v, %s/%s: Decide = %v, want %v", tc.f, tc.c.Org.Kind, tc.c.Role, got, tc.want)
+		if got := CanRead(tc.c, v, tc.f, LevelClear, nil); got != tc.want {
+			t.Errorf("facts %v, %s/%s: CanRead = %v, want %v", tc.f, tc.c.Org.Kind, tc.c.Role, got, tc.want)
 		}
 	}
-	if Decide(hubAdmin, nil, &broken, LevelClear, nil) {
-		t.Error("Decide allowed a nil version")
+	if CanRead(hubAdmin, nil, &broken, LevelClear, nil) {
+		t.Error("CanRead allowed a nil version")
 	}
 	// An unparsable collection default fails closed (RED).
 	if CollectionDefault("purple") != LevelRed || CollectionDefault("") != LevelAmber || CollectionDefault("TLP:Amber+Strict") != LevelAmberStrict {
@@ -423,7 +423,7 @@ func TestRedWithAnotherMarking(t *testing.T) {
 			c    Caller
 			want bool
 		}{{partnerP, tc.partner}, {memberM, tc.member}, {hubRead, tc.hub}, {memberN, false}, {hubAdmin, true}} {
-			if got := Decide(r.c, version(raw), &f, LevelNone, nil); got != r.want {
+			if got := CanRead(r.c, version(raw), &f, LevelNone, nil); got != r.want {
 				t.Errorf("%v: %s %s reads = %v, want %v", tc.markings, r.c.Org.Kind, r.c.Org.ID, got, r.want)
 			}
 		}
@@ -431,7 +431,7 @@ func TestRedWithAnotherMarking(t *testing.T) {
 	// An invalid collection default fails closed.
 	raw := indicator("indicator--00000000-0000-4000-8000-000000000002", nil)
 	f := mustFacts(t, raw)
-	if Decide(hubRead, version(raw), &f, Level(9), nil) {
+	if CanRead(hubRead, version(raw), &f, Level(9), nil) {
 		t.Error("an invalid default admitted the hub")
 	}
 }

@@ -1,8 +1,9 @@
 // Package policy decides who may see what. Every read path — TAXII
 // objects, object, versions and manifest, export, match results, reports —
-// asks Decide (CanRead once the read paths are wired) before returning an
-// object version, and sends the copy Redact makes; there is no other way
-// to read the store that skips them.
+// asks CanRead before returning an object version, and sends the copy
+// Redact makes; there is no other way to read the store that skips them.
+// Filter does both for a page of versions read from a store, and is what
+// the read paths use.
 //
 // The rules, applied to the policy facts of an object version (FactsOf)
 // and the reader (Caller):
@@ -31,12 +32,12 @@
 //   - Granular markings (section 7.2.3): a property marked above what the
 //     reader may see is removed from the reader's copy.
 //
-// On a read path, for each page of versions: get each version's facts
-// (FactsOf(v.Raw), or facts stored at write time); resolve the ids their
-// AppendRequired and AppendRefs list into a Lookup in one batch; skip the
-// versions Decide refuses, counting them as examined, not returned; send
-// each allowed one as the copy Redact returns, skipping it if Redact says
-// !ok.
+// On a read path, for each page of versions (Filter.Visible does this):
+// get each version's facts (FactsOf(v.Raw), or facts stored at write
+// time); resolve the ids their AppendRequired and AppendRefs list into a
+// Lookup in one batch; skip the versions CanRead refuses, counting them
+// as examined, not returned; send each allowed one as the copy Redact
+// returns, skipping it if Redact says !ok.
 //
 // docs/sharing.md explains the rules to partners and member countries.
 package policy
@@ -106,16 +107,8 @@ func (m Targets) Add(vs []store.Version, def Level) {
 // not visible.
 const maxRefDepth = 4
 
-// CanRead is the decision as the read paths call it before the policy is
-// wired in: it allows everything.
-//
-// TRANSITIONAL: it keeps internal/taxii and cmd/fusion compiling until the
-// read paths are wired. Wiring deletes this function, renames Decide to
-// CanRead and changes every call site as the package comment describes.
-func CanRead(c Caller, v *store.Version) bool { return true }
-
-// Decide is the one decision (CanRead once wired): may caller see this
-// object version?
+// CanRead is the one decision: may caller see this object version? Read
+// paths call it through Filter, which loads what it needs page by page.
 //
 // f are v's facts (FactsOf of v.Raw, or stored ones); nil facts are not
 // visible except to the source and hub admins. def is the default TLP of
@@ -123,12 +116,12 @@ func CanRead(c Caller, v *store.Version) bool { return true }
 // means AMBER. refs resolves the objects a relationship or sighting
 // connects (f.AppendRequired lists them); it may be nil for versions
 // without such references, and is not called for other references. v.Raw
-// is not used: Decide works on metadata-only versions once facts are known.
+// is not used: CanRead works on metadata-only versions once facts are known.
 //
-// Decide is cheap and does not allocate (beyond what refs does): it runs
+// CanRead is cheap and does not allocate (beyond what refs does): it runs
 // on every object of every page. A version it allows must be sent as the
 // copy Redact makes, never as v.Raw directly.
-func Decide(c Caller, v *store.Version, f *Facts, def Level, refs Lookup) bool {
+func CanRead(c Caller, v *store.Version, f *Facts, def Level, refs Lookup) bool {
 	if v == nil {
 		return false
 	}

@@ -217,15 +217,15 @@ func TestPropertyDecisionOracle(t *testing.T) {
 		o := drawObj(t, "indicator--00000000-0000-4000-8000-000000000001", "indicator")
 		f := o.facts(t)
 		v := &store.Version{ID: o.id, Source: o.source}
-		got := Decide(r.caller(), v, f, CollectionDefault(o.def), nil)
+		got := CanRead(r.caller(), v, f, CollectionDefault(o.def), nil)
 		if want := oracleSees(r, o); got != want {
-			t.Fatalf("Decide = %v, oracle %v\nreader %+v\nobject %s (source %q, default %q)", got, want, r, o.json(), o.source, o.def)
+			t.Fatalf("CanRead = %v, oracle %v\nreader %+v\nobject %s (source %q, default %q)", got, want, r, o.json(), o.source, o.def)
 		}
 	})
 }
 
 // TestPropertyReferences: random graphs of objects, relationships and
-// reports. Decide must match the oracle (relationships need both
+// reports. CanRead must match the oracle (relationships need both
 // endpoints), and a visible object's copy names no id the reader may not
 // see, while keeping every reference it may.
 func TestPropertyReferences(t *testing.T) {
@@ -301,9 +301,9 @@ func TestPropertyReferences(t *testing.T) {
 		for _, id := range order {
 			o := objs[id]
 			v := &store.Version{ID: id, Source: o.source, Raw: []byte(o.json())}
-			got := Decide(c, v, facts[id], CollectionDefault(o.def), look)
+			got := CanRead(c, v, facts[id], CollectionDefault(o.def), look)
 			if want := sees(id); got != want {
-				t.Fatalf("%s: Decide = %v, oracle %v (reader %+v)\n%s", id, got, want, r, o.json())
+				t.Fatalf("%s: CanRead = %v, oracle %v (reader %+v)\n%s", id, got, want, r, o.json())
 			}
 			if !got {
 				continue
@@ -539,12 +539,12 @@ func TestPropertyRedaction(t *testing.T) {
 		v := &store.Version{Source: orgS, Raw: []byte(raw)}
 		c := r.caller()
 		if len(recipients) > 0 && !slices.Contains(recipients, r.id) {
-			if Decide(c, v, &f, LevelNone, nil) {
+			if CanRead(c, v, &f, LevelNone, nil) {
 				t.Fatal("reader not among the recipients sees the object")
 			}
 			return
 		}
-		if !Decide(c, v, &f, LevelNone, nil) {
+		if !CanRead(c, v, &f, LevelNone, nil) {
 			t.Fatalf("reader %+v cannot see a CLEAR object", r)
 		}
 		out, ok := Redact(c, v, &f, nil)

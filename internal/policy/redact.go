@@ -7,7 +7,7 @@ import (
 	"fusion/internal/store"
 )
 
-// Redact returns the copy of version v that caller gets, once Decide has
+// Redact returns the copy of version v that caller gets, once CanRead has
 // allowed it. It removes
 //
 //   - every property (or list item) selected by a TLP granular marking

@@ -66,12 +66,12 @@ func TestRelationshipEndpoints(t *testing.T) {
 			c    Caller
 			want bool
 		}{{partnerP, tc.partner}, {memberM, tc.member}, {hubRead, tc.hub}, {hubAdmin, true}, {sourceS, true}} {
-			if got := Decide(r.c, version(raw), &f, LevelNone, look); got != r.want {
+			if got := CanRead(r.c, version(raw), &f, LevelNone, look); got != r.want {
 				t.Errorf("%s: %s/%s reads = %v, want %v", tc.name, r.c.Org.Kind, r.c.Role, got, r.want)
 			}
 		}
 		// Without a lookup, endpoints cannot be shown to be visible.
-		if Decide(memberM, version(raw), &f, LevelNone, nil) {
+		if CanRead(memberM, version(raw), &f, LevelNone, nil) {
 			t.Errorf("%s: visible without a lookup", tc.name)
 		}
 	}
@@ -85,10 +85,10 @@ func TestRefChains(t *testing.T) {
 	f1, f2 := mustFacts(t, r1), mustFacts(t, r2)
 	w[f1.ID] = Target{Source: orgS, Facts: &f1}
 	look := mapLookup(w)
-	if Decide(partnerP, version(r2), &f2, LevelNone, look) {
+	if CanRead(partnerP, version(r2), &f2, LevelNone, look) {
 		t.Error("a relationship pointing at a relationship the partner may not see is visible")
 	}
-	if !Decide(memberM, version(r2), &f2, LevelNone, look) {
+	if !CanRead(memberM, version(r2), &f2, LevelNone, look) {
 		t.Error("a member cannot see a relationship chain it may see")
 	}
 	// A cycle ends, invisible.
@@ -99,7 +99,7 @@ func TestRefChains(t *testing.T) {
 	w[fc2.ID] = Target{Source: orgS, Facts: &fc2}
 	calls := 0
 	counting := func(id string) (Target, bool) { calls++; return look(id) }
-	if Decide(memberM, version(c1), &fc1, LevelNone, counting) {
+	if CanRead(memberM, version(c1), &fc1, LevelNone, counting) {
 		t.Error("a reference cycle is visible")
 	}
 	if calls > 2*maxRefDepth {
@@ -107,7 +107,7 @@ func TestRefChains(t *testing.T) {
 	}
 	// The reader is the source of an endpoint it otherwise could not see.
 	w[idAmber] = Target{Source: orgP, DefaultTLP: LevelAmber, Facts: w[idAmber].Facts}
-	if !Decide(partnerP, version(r1), &f1, LevelNone, mapLookup(w)) {
+	if !CanRead(partnerP, version(r1), &f1, LevelNone, mapLookup(w)) {
 		t.Error("a partner cannot see a relationship to its own AMBER object")
 	}
 }
@@ -123,13 +123,13 @@ func TestSightingRefs(t *testing.T) {
 	}
 	open, hidden := sighting(idIdent), sighting(idMember)
 	fo, fh := mustFacts(t, open), mustFacts(t, hidden)
-	if !Decide(partnerP, version(open), &fo, LevelNone, look) {
+	if !CanRead(partnerP, version(open), &fo, LevelNone, look) {
 		t.Error("partner cannot see a sighting of visible objects")
 	}
-	if Decide(partnerP, version(hidden), &fh, LevelNone, look) {
+	if CanRead(partnerP, version(hidden), &fh, LevelNone, look) {
 		t.Error("partner sees a sighting whose where_sighted_refs names an AMBER identity")
 	}
-	if !Decide(memberM, version(hidden), &fh, LevelNone, look) {
+	if !CanRead(memberM, version(hidden), &fh, LevelNone, look) {
 		t.Error("member cannot see the sighting")
 	}
 }
@@ -169,7 +169,7 @@ func TestReportRefsFiltered(t *testing.T) {
 		{"hub admin", hubAdmin, report},
 		{"source", sourceS, report},
 	} {
-		if !Decide(tc.c, version(report), &f, LevelNone, look) {
+		if !CanRead(tc.c, version(report), &f, LevelNone, look) {
 			t.Fatalf("%s cannot see a GREEN report", tc.name)
 		}
 		out, ok := Redact(tc.c, version(report), &f, look)
@@ -231,7 +231,7 @@ func TestOASISBundlesRefs(t *testing.T) {
 		shown, rels, hiddenRels := 0, 0, 0
 		for id, f := range facts {
 			v := &store.Version{ID: id, Source: orgS, Raw: raws[id]}
-			ok := Decide(partnerP, v, f, LevelAmber, look)
+			ok := CanRead(partnerP, v, f, LevelAmber, look)
 			if f.Type == "relationship" {
 				rels++
 				want := !hidden(f.Refs[requiredIndex(f, "source_ref")].IDs[0]) && !hidden(f.Refs[requiredIndex(f, "target_ref")].IDs[0])
@@ -310,10 +310,10 @@ func TestLanguageContentFollowsItsObject(t *testing.T) {
 		`"created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","object_ref":"` + idAmber + `",` +
 		`"object_modified":"2024-01-01T00:00:00.000Z","contents":{"de":{"name":"Übersetzung"}},"object_marking_refs":["` + TLP2ClearID + `"]}`
 	f := mustFacts(t, raw)
-	if Decide(partnerP, version(raw), &f, LevelNone, mapLookup(w)) {
+	if CanRead(partnerP, version(raw), &f, LevelNone, mapLookup(w)) {
 		t.Error("a partner reads the translation of an AMBER object")
 	}
-	if !Decide(memberM, version(raw), &f, LevelNone, mapLookup(w)) {
+	if !CanRead(memberM, version(raw), &f, LevelNone, mapLookup(w)) {
 		t.Error("a member cannot read the translation of an AMBER object")
 	}
 }
@@ -333,10 +333,10 @@ func TestTargetsAdd(t *testing.T) {
 	rel := relationship("relationship--00000000-0000-4000-8000-0000000000b1", idGreen, idIdent)
 	f := mustFacts(t, rel)
 	// The latest version (AMBER) counts, not the older GREEN one.
-	if Decide(partnerP, version(rel), &f, LevelNone, m.Lookup) {
+	if CanRead(partnerP, version(rel), &f, LevelNone, m.Lookup) {
 		t.Error("the older version of an endpoint decided")
 	}
-	if !Decide(memberM, version(rel), &f, LevelNone, m.Lookup) {
+	if !CanRead(memberM, version(rel), &f, LevelNone, m.Lookup) {
 		t.Error("member cannot see the relationship")
 	}
 	if tg, ok := m.Lookup(idMember); !ok || !tg.Facts.Broken || tg.Source != orgP || tg.DefaultTLP != LevelGreen {

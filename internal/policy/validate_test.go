@@ -17,7 +17,7 @@ func TestValidateObject(t *testing.T) {
 	ext := `,"extensions":{"` + policy.ExtensionID + `":{"extension_type":"property-extension",`
 	for _, tc := range []struct {
 		name, obj, path string // path "" with ok
-		ok                  bool
+		ok              bool
 	}{
 		{"plain", head + `}`, "", true},
 		{"restrictions", head + ext + `"allow_countries":["FR"]}}}`, "", true},

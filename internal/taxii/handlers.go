@@ -228,7 +228,7 @@ func (h *Handler) manifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.listVisible(r.Context(), c, col.ID, f.query(true), f.limit)
+	p, err := h.listVisible(r.Context(), c, col, f.query(true), f.limit)
 	if err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ func (h *Handler) getObjects(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.listVisible(r.Context(), c, col.ID, f.query(false), f.limit)
+	p, err := h.listVisible(r.Context(), c, col, f.query(false), f.limit)
 	if err != nil {
 		return err
 	}
@@ -310,7 +310,7 @@ func objectID(r *http.Request) (string, error) {
 // none of its versions (an empty page). An object none of whose versions
 // the caller may see is missing, so that a 404 reveals nothing.
 func (h *Handler) objectExists(r *http.Request, c policy.Caller, col store.Collection, id string) error {
-	p, err := h.listVisible(r.Context(), c, col.ID, store.Query{IDs: []string{id}, Versions: store.VersionMatch{All: true}, MetaOnly: true}, 1)
+	p, err := h.listVisible(r.Context(), c, col, store.Query{IDs: []string{id}, Versions: store.VersionMatch{All: true}, MetaOnly: true}, 1)
 	if err != nil {
 		return err
 	}
@@ -335,7 +335,7 @@ func (h *Handler) getObject(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := f.query(false)
 	q.IDs = []string{id}
-	p, err := h.listVisible(r.Context(), c, col.ID, q, f.limit)
+	p, err := h.listVisible(r.Context(), c, col, q, f.limit)
 	if err != nil {
 		return err
 	}
@@ -363,7 +363,7 @@ func (h *Handler) objectVersions(w http.ResponseWriter, r *http.Request) error {
 	q := f.query(true)
 	q.IDs = []string{id}
 	q.Versions = store.VersionMatch{All: true}
-	p, err := h.listVisible(r.Context(), c, col.ID, q, f.limit)
+	p, err := h.listVisible(r.Context(), c, col, q, f.limit)
 	if err != nil {
 		return err
 	}

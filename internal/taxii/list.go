@@ -14,12 +14,8 @@ import (
 // scanned.
 const maxScan = 50
 
-// canRead is the policy decision; it is policy.CanRead, and a variable
-// only so that this package's tests can hide versions and check that
-// pages stay full and more stays honest.
-var canRead = policy.CanRead
-
-// listPage is one page of versions the caller may see.
+// listPage is one page of versions the caller may see, each with Raw the
+// caller's copy (policy.Redact) or nil when listed metadata-only.
 type listPage struct {
 	versions []store.Version
 	more     bool
@@ -28,13 +24,21 @@ type listPage struct {
 	resume store.Version
 }
 
-// listVisible reads versions matching q in date_added order and keeps
-// those policy.CanRead lets the caller see, until limit are kept or the
-// store has no more. more is true only when at least one more visible
-// version exists (or the scan bound was hit), so that a client never
-// follows next into an empty page because of policy filtering.
-func (h *Handler) listVisible(ctx context.Context, c policy.Caller, collection string, q store.Query, limit int) (listPage, error) {
+// listVisible reads versions of col matching q in date_added order and
+// keeps those the policy lets the caller see (policy.Filter: CanRead
+// decides, Redact makes the copy sent), until limit are kept or the store
+// has no more. Hidden versions count as examined, not returned, so pages
+// stay full: more is true only when at least one more visible version
+// exists (or the scan bound was hit), and a client never follows next
+// into an empty page because of policy filtering. With q.MetaOnly the
+// versions are still read with Raw unless the caller is a hub admin (the
+// decision needs the objects' facts); Raw is dropped again before
+// returning.
+func (h *Handler) listVisible(ctx context.Context, c policy.Caller, col store.Collection, q store.Query, limit int) (listPage, error) {
 	var p listPage
+	flt := policy.NewFilter(h.st, c, col)
+	metaOnly := q.MetaOnly
+	q.MetaOnly = metaOnly && !flt.NeedsRaw()
 	// Ask for one more than needed: its presence answers "more?".
 	for scans := 0; ; scans++ {
 		want := limit - len(p.versions) + 1
@@ -42,27 +46,34 @@ func (h *Handler) listVisible(ctx context.Context, c policy.Caller, collection s
 			want = h.cfg.MaxPageSize + 1
 		}
 		q.Limit = want
-		page, err := h.st.List(ctx, collection, q)
+		page, err := h.st.List(ctx, col.ID, q)
 		if err != nil {
 			return p, err
 		}
-		for i := range page.Versions {
-			v := &page.Versions[i]
-			if !canRead(c, v) {
-				p.resume = *v
-				q.AddedAfter = v.DateAdded
-				continue
+		if len(page.Versions) == 0 {
+			return p, nil
+		}
+		last := page.Versions[len(page.Versions)-1]
+		last.Raw = nil
+		vis, err := flt.Visible(ctx, page.Versions)
+		if err != nil {
+			return p, err
+		}
+		for i := range vis {
+			if metaOnly {
+				vis[i].Raw = nil
 			}
 			if len(p.versions) == limit {
 				// A visible version beyond the page: there is more.
 				p.more = true
+				p.resume = p.versions[limit-1]
 				return p, nil
 			}
-			p.versions = append(p.versions, *v)
-			p.resume = *v
-			q.AddedAfter = v.DateAdded
+			p.versions = append(p.versions, vis[i])
 		}
-		if !page.More || len(page.Versions) == 0 {
+		p.resume = last
+		q.AddedAfter = last.DateAdded
+		if !page.More {
 			return p, nil
 		}
 		if scans+1 >= maxScan {
