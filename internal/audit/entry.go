@@ -1,0 +1,412 @@
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+
+	"fusion/internal/stix"
+	"fusion/internal/store"
+)
+
+// SchemaVersion is the "v" of the entries this package writes.
+const SchemaVersion = 1
+
+// Entry kinds ("kind").
+const (
+	KindObjectAccepted    = "object.accepted"    // a new object version was stored
+	KindObjectDeleted     = "object.deleted"     // versions of an object were deleted
+	KindCollectionCreated = "collection.created" // admin
+	KindCollectionUpdated = "collection.updated" // admin
+	KindCollectionDeleted = "collection.deleted" // admin
+	KindOrgCreated        = "org.created"        // admin
+	KindTokenCreated      = "token.created"      // admin; never the secret or its hash
+	KindTokenRevoked      = "token.revoked"      // admin
+	KindGrantSet          = "grant.set"          // admin; read and write both false: removed
+	KindAssetsSet         = "assets.set"         // a protected-asset list was set (digest only)
+	KindServed            = "served"             // object versions of one source sent in one response
+	KindDenied            = "denied"             // a policy decision refused access
+	KindGuard             = "guard"              // the customer-data guard blocked, redacted or quarantined an object
+)
+
+// Paths of served and denied entries ("path").
+const (
+	PathTAXIIObjects  = "taxii.objects"
+	PathTAXIIObject   = "taxii.object"
+	PathTAXIIVersions = "taxii.versions"
+	PathTAXIIManifest = "taxii.manifest"
+	PathTAXIIPost     = "taxii.post"
+	PathExport        = "export"
+	PathMatch         = "match"
+	PathReport        = "report"
+)
+
+// Item is one object version named by a served or denied entry.
+type Item struct {
+	ID      string `json:"id"`
+	Version string `json:"version,omitzero"` // STIX timestamp of the version key; absent for unversioned objects
+}
+
+// Entry is one audit log entry. Only the fields of its Kind are set;
+// Encode leaves the zero ones out. Times are strings so that an entry
+// read back encodes to the same bytes: "t" is UTC with exactly six
+// fractional digits, object version keys are STIX timestamps
+// (stix.FormatTimestamp). The JSON names are in sorted order here, as
+// they are in the encoding. docs/audit.md lists the fields of each kind.
+type Entry struct {
+	Action     string   `json:"action,omitzero"`      // guard: block, redact or quarantine
+	Actor      string   `json:"actor,omitzero"`       // the acting organisation's id; absent: the operator or the hub itself
+	Added      string   `json:"added,omitzero"`       // object.accepted: date_added
+	Alias      string   `json:"alias,omitzero"`       // collection.created/updated
+	APIRoot    string   `json:"api_root,omitzero"`    // collection.created/updated
+	Collection string   `json:"collection,omitzero"`  // the collection's id
+	Count      int64    `json:"count,omitzero"`       // object.deleted: versions removed; assets.set: list entries
+	Country    string   `json:"country,omitzero"`     // org.created: ISO 3166-1 alpha-2 of a member
+	DefaultTLP string   `json:"default_tlp,omitzero"` // collection.created/updated
+	Expires    string   `json:"expires,omitzero"`     // token.created
+	ID         string   `json:"id,omitzero"`          // object.accepted/deleted, guard: the STIX object id
+	Kind       string   `json:"kind"`                 // one of the Kind constants
+	MediaTypes []string `json:"media_types,omitzero"` // collection.created/updated
+	Name       string   `json:"name,omitzero"`        // org.created: the organisation's name
+	Objects    []Item   `json:"objects,omitzero"`     // served, denied
+	Org        string   `json:"org,omitzero"`         // the organisation acted upon or served to
+	OrgKind    string   `json:"org_kind,omitzero"`    // org.created: partner, hub or member
+	Path       string   `json:"path,omitzero"`        // served, denied: a Path constant
+	Read       bool     `json:"read,omitzero"`        // grant.set
+	Reason     string   `json:"reason,omitzero"`      // denied: why, in words that hold no object content
+	Revoked    string   `json:"revoked,omitzero"`     // token.revoked: when
+	Role       string   `json:"role,omitzero"`        // token.created
+	Rules      []string `json:"rules,omitzero"`       // guard: rule kinds that matched (cidr, domain, …), never the value
+	SHA256     string   `json:"sha256,omitzero"`      // object.accepted: hex SHA-256 of the object's stored bytes; assets.set: of the list
+	Source     string   `json:"source,omitzero"`      // the organisation whose data it is
+	Time       string   `json:"t"`                    // when the entry was made
+	Title      string   `json:"title,omitzero"`       // collection.created/updated
+	Token      string   `json:"token,omitzero"`       // token.created/revoked: the token's id (not a secret)
+	V          int      `json:"v"`                    // SchemaVersion
+	Version    string   `json:"version,omitzero"`     // object.accepted: the version key
+	Write      bool     `json:"write,omitzero"`       // grant.set
+}
+
+// Concerns reports whether the entry concerns organisation org: it acted,
+// the data is its own, or it was acted upon or served to. These are the
+// entries an organisation that is not a hub admin may read.
+func (e *Entry) Concerns(org string) bool {
+	return org != "" && (e.Actor == org || e.Source == org || e.Org == org)
+}
+
+// FormatTime is the form of an entry's "t" (and of added, expires and
+// revoked): UTC, microseconds.
+func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
+
+// ParseEntry decodes an entry. It rejects malformed JSON, invalid UTF-8,
+// duplicate names and entries without kind or t; unknown names are
+// ignored (newer kinds may add some). It does not check that data is in
+// canonical form: compare Encode of the result with data for that.
+func ParseEntry(data []byte) (Entry, error) {
+	var e Entry
+	if err := json.Unmarshal(data, &e); err != nil {
+		return Entry{}, fmt.Errorf("audit entry: %w", err)
+	}
+	if e.Kind == "" {
+		return Entry{}, errors.New("audit entry: no kind")
+	}
+	if e.Time == "" {
+		return Entry{}, errors.New("audit entry: no t")
+	}
+	return e, nil
+}
+
+// Encode returns the canonical encoding of e: a JSON object with the
+// non-zero fields (kind, t and v always), names in ascending byte order,
+// no whitespace, strings escaped as RFC 8785 section 3.2.2.2 does (only
+// '"', '\\' and control characters; invalid UTF-8 becomes U+FFFD).
+func Encode(e *Entry) []byte {
+	return e.appendTo(make([]byte, 0, 256))
+}
+
+func (e *Entry) appendTo(b []byte) []byte {
+	w := objWriter{b: append(b, '{')}
+	w.str("action", e.Action)
+	w.str("actor", e.Actor)
+	w.str("added", e.Added)
+	w.str("alias", e.Alias)
+	w.str("api_root", e.APIRoot)
+	w.str("collection", e.Collection)
+	w.int("count", e.Count, false)
+	w.str("country", e.Country)
+	w.str("default_tlp", e.DefaultTLP)
+	w.str("expires", e.Expires)
+	w.str("id", e.ID)
+	w.key("kind")
+	w.b = appendString(w.b, e.Kind)
+	if len(e.MediaTypes) > 0 {
+		w.key("media_types")
+		w.b = appendStrings(w.b, e.MediaTypes)
+	}
+	w.str("name", e.Name)
+	if len(e.Objects) > 0 {
+		w.key("objects")
+		w.b = append(w.b, '[')
+		for i := range e.Objects {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			it := &e.Objects[i]
+			w.b = append(w.b, `{"id":`...)
+			w.b = appendString(w.b, it.ID)
+			if it.Version != "" {
+				w.b = append(w.b, `,"version":`...)
+				w.b = appendString(w.b, it.Version)
+			}
+			w.b = append(w.b, '}')
+		}
+		w.b = append(w.b, ']')
+	}
+	w.str("org", e.Org)
+	w.str("org_kind", e.OrgKind)
+	w.str("path", e.Path)
+	w.bool("read", e.Read)
+	w.str("reason", e.Reason)
+	w.str("revoked", e.Revoked)
+	w.str("role", e.Role)
+	if len(e.Rules) > 0 {
+		w.key("rules")
+		w.b = appendStrings(w.b, e.Rules)
+	}
+	w.str("sha256", e.SHA256)
+	w.str("source", e.Source)
+	w.key("t")
+	w.b = appendString(w.b, e.Time)
+	w.str("title", e.Title)
+	w.str("token", e.Token)
+	w.int("v", int64(e.V), true)
+	w.str("version", e.Version)
+	w.bool("write", e.Write)
+	return append(w.b, '}')
+}
+
+type objWriter struct {
+	b    []byte
+	more bool
+}
+
+func (w *objWriter) key(k string) {
+	if w.more {
+		w.b = append(w.b, ',')
+	}
+	w.more = true
+	w.b = append(w.b, '"')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, '"', ':')
+}
+
+func (w *objWriter) str(k, v string) {
+	if v == "" {
+		return
+	}
+	w.key(k)
+	w.b = appendString(w.b, v)
+}
+
+func (w *objWriter) int(k string, v int64, always bool) {
+	if v == 0 && !always {
+		return
+	}
+	w.key(k)
+	w.b = strconv.AppendInt(w.b, v, 10)
+}
+
+func (w *objWriter) bool(k string, v bool) {
+	if !v {
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, "true"...)
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string the way RFC 8785 does: '"' and
+// '\\' escaped, control characters as \b \t \n \f \r or \u00xx, everything
+// else as UTF-8; invalid UTF-8 bytes become U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\r':
+				b = append(b, '\\', 'r')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, "\uFFFD"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// ObjectSHA256 is the digest an object.accepted entry carries: SHA-256 of
+// the object's stored bytes (stix.Object.Raw, store.Version.Raw), hex.
+func ObjectSHA256(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// versionKey formats an object version key; "" for unversioned objects.
+func versionKey(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return stix.FormatTimestamp(t)
+}
+
+// Access describes one response of a read path (or one refusal) for
+// Served and Denied.
+type Access struct {
+	Time       time.Time
+	Actor      string // the organisation that asked
+	To         string // the organisation the objects go to; "" means Actor
+	Path       string // a Path constant
+	Collection string // the collection's id; "" when none
+	Reason     string // Denied only: why, without any object content
+}
+
+// Served returns the entries recording that the versions vs were sent in
+// one response: one entry per source organisation (in order of first
+// appearance), so that each entry concerns exactly the recipient and one
+// source and can be shown to both without showing one source's objects to
+// another. No entries when vs is empty. Only ID, Modified and Source of
+// each version are used.
+func Served(a Access, vs []store.Version) [][]byte {
+	return accessEntries(KindServed, a, vs)
+}
+
+// Denied returns the entries recording that a policy decision refused a:
+// one without objects when vs is empty, else one per source of vs (as
+// Served does).
+func Denied(a Access, vs []store.Version) [][]byte {
+	out := accessEntries(KindDenied, a, vs)
+	if len(vs) == 0 {
+		e := accessEntry(KindDenied, a, "")
+		out = append(out, Encode(&e))
+	}
+	return out
+}
+
+func accessEntry(kind string, a Access, source string) Entry {
+	to := a.To
+	if to == "" {
+		to = a.Actor
+	}
+	e := Entry{Kind: kind, V: SchemaVersion, Time: FormatTime(a.Time), Actor: a.Actor, Org: to,
+		Path: a.Path, Collection: a.Collection, Source: source}
+	if kind == KindDenied {
+		e.Reason = a.Reason
+	}
+	return e
+}
+
+func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
+	if len(vs) == 0 {
+		return nil
+	}
+	var sources []string
+	groups := map[string][]Item{}
+	for i := range vs {
+		v := &vs[i]
+		if _, ok := groups[v.Source]; !ok {
+			sources = append(sources, v.Source)
+		}
+		groups[v.Source] = append(groups[v.Source], Item{ID: v.ID, Version: versionKey(v.Modified)})
+	}
+	out := make([][]byte, 0, len(sources))
+	for _, s := range sources {
+		e := accessEntry(kind, a, s)
+		e.Objects = groups[s]
+		out = append(out, Encode(&e))
+	}
+	return out
+}
+
+// GuardDecision is what the customer-data guard decided about one object,
+// for Guard.
+type GuardDecision struct {
+	Time       time.Time
+	Actor      string   // the organisation that submitted it
+	Source     string   // whose data it is ("" means Actor)
+	Collection string   // the collection it was submitted to
+	ObjectID   string   // the STIX id ("" when unreadable)
+	Action     string   // "block", "redact" or "quarantine"
+	Rules      []string // rule kinds that matched (guard.Kind.String()); never the matched value
+}
+
+// Guard returns the entry recording a guard decision. Rules are sorted
+// and deduplicated.
+func Guard(d GuardDecision) []byte {
+	src := d.Source
+	if src == "" {
+		src = d.Actor
+	}
+	rules := slices.Clone(d.Rules)
+	slices.Sort(rules)
+	rules = slices.Compact(rules)
+	e := Entry{Kind: KindGuard, V: SchemaVersion, Time: FormatTime(d.Time), Actor: d.Actor, Source: src,
+		Collection: d.Collection, ID: d.ObjectID, Action: d.Action, Rules: rules}
+	return Encode(&e)
+}
+
+// AssetsSet returns the entry recording that org's protected-asset list
+// was set by actor: only the list's SHA-256 and its number of entries,
+// never its content.
+func AssetsSet(at time.Time, actor, org string, digest [32]byte, count int) []byte {
+	e := Entry{Kind: KindAssetsSet, V: SchemaVersion, Time: FormatTime(at), Actor: actor, Org: org,
+		SHA256: hex.EncodeToString(digest[:]), Count: int64(count)}
+	return Encode(&e)
+}

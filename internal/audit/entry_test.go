@@ -1,0 +1,217 @@
+package audit
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"pgregory.net/rapid"
+
+	"fusion/internal/store"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// sampleEntries has one entry of every kind, with the fields the kind
+// uses.
+func sampleEntries() []Entry {
+	t := FormatTime(t0)
+	return []Entry{
+		{Kind: KindObjectAccepted, V: 1, Time: t, Actor: "a1", Source: "a1", Collection: "c1", ID: "indicator--" + uuidN(1),
+			Version: "2026-03-01T12:00:00.000Z", Added: "2026-03-01T12:00:00.123456Z", SHA256: ObjectSHA256([]byte("{}"))},
+		{Kind: KindObjectDeleted, V: 1, Time: t, Actor: "a1", Collection: "c1", ID: "indicator--" + uuidN(1), Count: 2},
+		{Kind: KindCollectionCreated, V: 1, Time: t, Actor: "h", Collection: "c1", APIRoot: "api1", Title: "Ransomware \"2026\"",
+			Alias: "ransomware", DefaultTLP: "amber", MediaTypes: []string{"application/stix+json;version=2.1"}},
+		{Kind: KindCollectionUpdated, V: 1, Time: t, Actor: "h", Collection: "c1", APIRoot: "api1", Title: "Ransomware"},
+		{Kind: KindCollectionDeleted, V: 1, Time: t, Actor: "h", Collection: "c1"},
+		{Kind: KindOrgCreated, V: 1, Time: t, Actor: "h", Org: "o1", Name: "de-police", OrgKind: "member", Country: "DE"},
+		{Kind: KindTokenCreated, V: 1, Time: t, Actor: "h", Token: "t1", Org: "o1", Role: "read", Expires: FormatTime(t0.Add(time.Hour))},
+		{Kind: KindTokenRevoked, V: 1, Time: t, Actor: "h", Token: "t1", Revoked: t},
+		{Kind: KindGrantSet, V: 1, Time: t, Actor: "h", Collection: "c1", Org: "o1", Read: true, Write: true},
+		{Kind: KindAssetsSet, V: 1, Time: t, Actor: "a1", Org: "a1", SHA256: ObjectSHA256([]byte("list")), Count: 12},
+		{Kind: KindServed, V: 1, Time: t, Actor: "o1", Org: "o1", Source: "a1", Path: PathTAXIIObjects, Collection: "c1",
+			Objects: []Item{{ID: "indicator--" + uuidN(1), Version: "2026-03-01T12:00:00.000Z"}, {ID: "ipv4-addr--" + uuidN(2)}}},
+		{Kind: KindDenied, V: 1, Time: t, Actor: "o1", Org: "o1", Path: PathTAXIIObject, Collection: "c1", Reason: "no read grant"},
+		{Kind: KindGuard, V: 1, Time: t, Actor: "a1", Source: "a1", Collection: "c1", ID: "indicator--" + uuidN(3),
+			Action: "block", Rules: []string{"cidr", "domain"}},
+	}
+}
+
+// The encoding of every kind is fixed: entries already in logs must keep
+// their bytes, or they no longer match their leaf hashes.
+func TestEncodeGolden(t *testing.T) {
+	var b bytes.Buffer
+	for _, e := range sampleEntries() {
+		b.Write(Encode(&e))
+		b.WriteByte('\n')
+	}
+	path := filepath.Join("testdata", "entries.golden")
+	if *update {
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.Bytes(), want) {
+		t.Fatalf("encoding changed (go test -update rewrites %s after a deliberate schema change):\n%s\nwant:\n%s", path, b.Bytes(), want)
+	}
+}
+
+// canonicalByMap encodes data through a generic map with sorted keys: an
+// independent canonicaliser to compare Encode with.
+func canonicalByMap(t *rapid.T, data []byte) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("decode %s: %v", data, err)
+	}
+	out, err := json.Marshal(m, json.Deterministic(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestEncodeCanonical(t *testing.T) {
+	for _, e := range sampleEntries() {
+		b := Encode(&e)
+		rapid.Check(t, func(rt *rapid.T) {
+			if got := canonicalByMap(rt, b); !bytes.Equal(got, b) {
+				rt.Fatalf("not canonical:\n%s\n%s", b, got)
+			}
+		})
+		back, err := ParseEntry(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back, e) {
+			t.Fatalf("round trip:\n%+v\n%+v", back, e)
+		}
+	}
+}
+
+// Any entry encodes canonically, with keys sorted, and decodes back to
+// itself; strings with quotes, backslashes, control characters and
+// non-ASCII survive.
+func TestEncodeProperty(t *testing.T) {
+	str := rapid.OneOf(rapid.String(), rapid.StringMatching(`[a-z"\\\x00-\x1f\x{2028}é✓]{0,12}`), rapid.Just(""))
+	rapid.Check(t, func(t *rapid.T) {
+		e := Entry{
+			Kind: rapid.SampledFrom([]string{KindServed, KindGuard, KindOrgCreated}).Draw(t, "kind"),
+			V:    rapid.IntRange(0, 3).Draw(t, "v"), Time: str.Draw(t, "t"),
+			Actor: str.Draw(t, "actor"), Source: str.Draw(t, "source"), Org: str.Draw(t, "org"),
+			Name: str.Draw(t, "name"), Reason: str.Draw(t, "reason"), ID: str.Draw(t, "id"),
+			Count: rapid.Int64Range(-(1<<53), 1<<53).Draw(t, "count"), Read: rapid.Bool().Draw(t, "read"),
+			Rules: rapid.SliceOfN(str, 0, 3).Draw(t, "rules"),
+		}
+		for i := range rapid.IntRange(0, 3).Draw(t, "objects") {
+			e.Objects = append(e.Objects, Item{ID: str.Draw(t, "oid"), Version: str.Draw(t, "ov")})
+			_ = i
+		}
+		if e.Time == "" {
+			e.Time = "x"
+		}
+		if len(e.Rules) == 0 {
+			e.Rules = nil
+		}
+		b := Encode(&e)
+		if got := canonicalByMap(t, b); !bytes.Equal(got, b) {
+			t.Fatalf("not canonical:\n%s\n%s", b, got)
+		}
+		back, err := ParseEntry(b)
+		if err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if !bytes.Equal(Encode(&back), b) {
+			t.Fatalf("re-encoding differs:\n%s\n%s", b, Encode(&back))
+		}
+	})
+}
+
+func TestEncodeInvalidUTF8(t *testing.T) {
+	e := Entry{Kind: KindDenied, Time: "x", Reason: "a\xffb\xc3"}
+	b := Encode(&e)
+	if !strings.Contains(string(b), `"a\uFFFDb\uFFFD"`) && !strings.Contains(string(b), "\"a\uFFFDb\uFFFD\"") {
+		t.Fatalf("invalid UTF-8 encoded as %q", b)
+	}
+	if _, err := ParseEntry(b); err != nil {
+		t.Fatalf("encoded invalid UTF-8 does not parse: %v", err)
+	}
+}
+
+func TestParseEntryRejects(t *testing.T) {
+	for name, in := range map[string]string{
+		"not json":     `{`,
+		"no kind":      `{"t":"x","v":1}`,
+		"no time":      `{"kind":"served","v":1}`,
+		"duplicate":    `{"kind":"served","kind":"denied","t":"x","v":1}`,
+		"invalid utf8": "{\"kind\":\"served\",\"t\":\"\xff\",\"v\":1}",
+		"array":        `[]`,
+		"wrong type":   `{"kind":"served","t":"x","v":"1"}`,
+	} {
+		if _, err := ParseEntry([]byte(in)); err == nil {
+			t.Errorf("%s: accepted %q", name, in)
+		}
+	}
+	// Unknown names are allowed: later kinds may add fields.
+	if _, err := ParseEntry([]byte(`{"kind":"request.filed","t":"x","v":2,"ticket":"R-1"}`)); err != nil {
+		t.Errorf("unknown field: %v", err)
+	}
+}
+
+// Served writes one entry per source, so each can be shown to its source
+// and the recipient only.
+func TestServedPerSource(t *testing.T) {
+	vs := []store.Version{
+		{ID: "indicator--" + uuidN(1), Source: "acme", Modified: t0},
+		{ID: "indicator--" + uuidN(2), Source: "telco", Modified: t0},
+		{ID: "ipv4-addr--" + uuidN(3), Source: "acme"},
+	}
+	out := Served(Access{Time: t0, Actor: "de", Path: PathTAXIIObjects, Collection: "c1"}, vs)
+	if len(out) != 2 {
+		t.Fatalf("%d entries, want 2", len(out))
+	}
+	a, _ := ParseEntry(out[0])
+	b, _ := ParseEntry(out[1])
+	if a.Source != "acme" || len(a.Objects) != 2 || a.Objects[1].Version != "" || a.Org != "de" || a.Actor != "de" {
+		t.Errorf("first entry %+v", a)
+	}
+	if b.Source != "telco" || len(b.Objects) != 1 || b.Objects[0].Version != "2026-03-01T12:00:00.000Z" {
+		t.Errorf("second entry %+v", b)
+	}
+	for _, org := range []string{"acme", "de"} {
+		if !a.Concerns(org) {
+			t.Errorf("entry does not concern %s", org)
+		}
+	}
+	if a.Concerns("telco") || b.Concerns("acme") || a.Concerns("") {
+		t.Error("an entry concerns an organisation whose data it does not hold")
+	}
+	if Served(Access{Time: t0, Actor: "de"}, nil) != nil {
+		t.Error("an empty response made entries")
+	}
+	d := Denied(Access{Time: t0, Actor: "de", Path: PathTAXIIObject, Reason: "no grant"}, nil)
+	if len(d) != 1 {
+		t.Fatalf("Denied without objects: %d entries", len(d))
+	}
+	if e, _ := ParseEntry(d[0]); e.Kind != KindDenied || e.Reason != "no grant" || e.Objects != nil {
+		t.Errorf("denied entry %+v", e)
+	}
+	g, _ := ParseEntry(Guard(GuardDecision{Time: t0, Actor: "acme", Collection: "c1", ObjectID: "x--1", Action: "block",
+		Rules: []string{"name", "cidr", "name"}}))
+	if !reflect.DeepEqual(g.Rules, []string{"cidr", "name"}) || g.Source != "acme" {
+		t.Errorf("guard entry %+v", g)
+	}
+	as, _ := ParseEntry(AssetsSet(t0, "acme", "acme", [32]byte{1}, 3))
+	if as.Count != 3 || !strings.HasPrefix(as.SHA256, "01000000") || as.Kind != KindAssetsSet {
+		t.Errorf("assets entry %+v", as)
+	}
+}
