@@ -411,4 +411,3 @@ func TestRunFollowsAppends(t *testing.T) {
 		}
 	}
 }
-

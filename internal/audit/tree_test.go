@@ -56,7 +56,7 @@ func TestFrontierMatchesTlog(t *testing.T) {
 		}
 		for j := range fh {
 			if fh[j] != f.hashes[j] {
-				t.Fatalf("tree of %d: frontier hash %d is not the stored hash at index %d", i+1, j, frontierIndexes(int64(i+1))[j])
+				t.Fatalf("tree of %d: frontier hash %d is not the stored hash at index %d", i+1, j, frontierIndexes(int64(i + 1))[j])
 			}
 		}
 	}
