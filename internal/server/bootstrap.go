@@ -14,6 +14,7 @@ import (
 	"sort"
 	"time"
 
+	"fusion/internal/policy"
 	"fusion/internal/stix"
 	"fusion/internal/store"
 )
@@ -46,8 +47,20 @@ type Bootstrapped struct {
 // (e.g. from FUSION_ADMIN_TOKEN); otherwise a new one is generated and
 // written to dataDir/admin.token with mode 0600 (the caller prints it
 // once). A store that already has organisations is left alone, and so
-// is one that another node bootstraps at the same moment.
+// is one that another node bootstraps at the same moment. Either way the
+// sharing collection is then published (PublishSharing).
 func Bootstrap(ctx context.Context, st store.Store, dataDir, envToken string, now time.Time) (Bootstrapped, error) {
+	res, err := bootstrap(ctx, st, dataDir, envToken, now)
+	if err != nil {
+		return res, err
+	}
+	if err := PublishSharing(ctx, st, now); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func bootstrap(ctx context.Context, st store.Store, dataDir, envToken string, now time.Time) (Bootstrapped, error) {
 	orgs, err := st.ListOrgs(ctx)
 	if err != nil {
 		return Bootstrapped{}, err
@@ -90,6 +103,78 @@ func Bootstrap(ctx context.Context, st store.Store, dataDir, envToken string, no
 		return Bootstrapped{}, fmt.Errorf("creating the admin token: %w", err)
 	}
 	return res, nil
+}
+
+// SharingCollectionID is the collection in which the hub publishes the
+// Fusion sharing extension's definition (policy.ExtensionDefinition) and
+// the hub identity that created it (policy.HubIdentity), both TLP:CLEAR,
+// for every organisation to read.
+const SharingCollectionID = "5f0e3b1c-2a4d-4e6f-8a9b-0c1d2e3f4a5b"
+
+// SharingAlias is the sharing collection's alias.
+const SharingAlias = "fusion-sharing"
+
+// PublishSharing makes sure the sharing collection exists in the default
+// API root, holds the current extension definition and hub identity
+// (stored as submitted by the hub organisation; an unchanged version is
+// left alone), and that every organisation may read it (GrantSharing for
+// each). It is idempotent and safe to run on several nodes at once;
+// Bootstrap runs it at every start.
+func PublishSharing(ctx context.Context, st store.Store, now time.Time) error {
+	c := store.Collection{ID: SharingCollectionID, APIRoot: store.DefaultAPIRoot, Alias: SharingAlias,
+		Title: "Fusion sharing definitions", DefaultTLP: "clear", Created: now.UTC(),
+		Description: "The Fusion sharing extension's definition and the hub identity, for everyone who shares (docs/sharing.md)"}
+	if err := st.CreateCollection(ctx, c); err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("creating the sharing collection: %w", err)
+	}
+	orgs, err := st.ListOrgs(ctx)
+	if err != nil {
+		return err
+	}
+	source := ""
+	for _, o := range orgs {
+		if o.Kind == store.KindHub {
+			source = o.ID
+			break
+		}
+	}
+	var objs []*stix.Object
+	for _, raw := range [][]byte{policy.HubIdentity(), policy.ExtensionDefinition()} {
+		o, err := stix.Parse(raw)
+		if err == nil {
+			err = policy.ValidateObject(o)
+		}
+		if err != nil {
+			return fmt.Errorf("the sharing definitions are invalid (a bug): %w", err)
+		}
+		objs = append(objs, o)
+	}
+	if _, err := st.Put(ctx, SharingCollectionID, source, objs); err != nil {
+		return fmt.Errorf("publishing the sharing definitions: %w", err)
+	}
+	for _, o := range orgs {
+		if err := GrantSharing(ctx, st, o.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GrantSharing lets organisation orgID read the sharing collection,
+// keeping any write grant it has. Creating an organisation should call it.
+func GrantSharing(ctx context.Context, st store.Store, orgID string) error {
+	g, err := st.GetGrant(ctx, SharingCollectionID, orgID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err == nil && g.Read {
+		return nil
+	}
+	g = store.Grant{Collection: SharingCollectionID, OrgID: orgID, Read: true, Write: g.Write}
+	if err := st.SetGrant(ctx, g); err != nil {
+		return fmt.Errorf("granting organisation %s read access to the sharing collection: %w", orgID, err)
+	}
+	return nil
 }
 
 // writeSecretFile writes a file only its owner can read.
