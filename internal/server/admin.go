@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"fusion/internal/guard"
 	"fusion/internal/policy"
 	"fusion/internal/stix"
 	"fusion/internal/store"
@@ -33,6 +34,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.Handle("DELETE /api/v1/collections/{id}", s.wrap(s.deleteCollection))
 	mux.Handle("GET /api/v1/collections/{id}/grants", s.wrap(s.listGrants))
 	mux.Handle("PUT /api/v1/collections/{id}/grants/{org}", s.wrap(s.setGrant))
+	s.guardRoutes(mux)
 }
 
 // JSON shapes of the admin API.
@@ -585,4 +587,265 @@ func (s *Server) setGrant(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("grant set", "collection", c.ID, "org", o.Name, "read", g.Read, "write", g.Write)
 	return writeAdminJSON(w, http.StatusOK, GrantJSON{Collection: c.ID, OrgID: o.ID, Org: o.Name, Read: g.Read, Write: g.Write})
+}
+
+// The guard part of the admin API: a partner's protected-asset list and
+// its quarantine. Only hub admins and the partner itself may use it; to
+// anyone else a partner's guard does not exist (404, whether or not the
+// organisation does).
+func (s *Server) guardRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /api/v1/orgs/{org}/guard", s.wrap(s.getGuard))
+	mux.Handle("PUT /api/v1/orgs/{org}/guard", s.wrap(s.putGuard))
+	mux.Handle("PATCH /api/v1/orgs/{org}/guard", s.wrap(s.patchGuard))
+	mux.Handle("GET /api/v1/orgs/{org}/guard/quarantine", s.wrap(s.listQuarantine))
+	mux.Handle("GET /api/v1/orgs/{org}/guard/quarantine/{id}", s.wrap(s.showQuarantine))
+	mux.Handle("DELETE /api/v1/orgs/{org}/guard/quarantine/{id}", s.wrap(s.dropQuarantine))
+	mux.Handle("POST /api/v1/orgs/{org}/guard/quarantine/{id}/release", s.wrap(s.releaseQuarantine))
+}
+
+// GuardJSON is a partner's list as GET and PUT .../guard show it. List
+// (the text as sent) is set by GET only.
+type GuardJSON struct {
+	Org   string `json:"org"`
+	OrgID string `json:"org_id"`
+	GuardMeta
+	List string `json:"list,omitempty"`
+}
+
+// MaxGuardList is the largest list text accepted (100,000 assets take
+// about 3 MB).
+const MaxGuardList = 32 << 20
+
+// guardOrg resolves {org} for a guard request by a hub admin, or by the
+// partner's own token with at least role want. Everything else is the
+// same 404, so that nobody learns which partners have a list.
+func (s *Server) guardOrg(r *http.Request, want string) (policy.Caller, store.Org, error) {
+	c, ok := taxii.CallerFrom(r.Context())
+	if !ok {
+		return c, store.Org{}, taxii.Unauthorized("authentication required")
+	}
+	ref := r.PathValue("org")
+	notFound := taxii.Errorf(http.StatusNotFound, "no protected-asset list of organisation %q", ref)
+	o, err := s.orgByRef(r, ref)
+	var te *taxii.Error
+	if errors.As(err, &te) && te.Status == http.StatusNotFound {
+		return c, o, notFound
+	}
+	if err != nil {
+		return c, o, err
+	}
+	if !c.IsHubAdmin() && (o.ID != c.Org.ID || !taxii.RoleAtLeast(c.Role, want)) {
+		return c, o, notFound
+	}
+	if o.Kind != store.KindPartner {
+		if c.IsHubAdmin() {
+			return c, o, taxii.Errorf(http.StatusBadRequest, "organisation %q is a %s; only partners have a protected-asset list", o.Name, o.Kind)
+		}
+		return c, o, notFound
+	}
+	return c, o, nil
+}
+
+func (s *Server) getGuard(w http.ResponseWriter, r *http.Request) error {
+	_, o, err := s.guardOrg(r, store.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	m, text, err := s.guard.ListText(r.Context(), o.ID)
+	if errors.Is(err, ErrNoGuardList) {
+		return taxii.Errorf(http.StatusNotFound, "no protected-asset list of organisation %q", r.PathValue("org"))
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeAdminJSON(w, http.StatusOK, GuardJSON{Org: o.Name, OrgID: o.ID, GuardMeta: m, List: text})
+}
+
+// putGuard replaces a partner's list with the request body (the text
+// format of guard.ParseList); ?action=block|redact sets the action too
+// (default: unchanged, block for a first list).
+func (s *Server) putGuard(w http.ResponseWriter, r *http.Request) error {
+	c, o, err := s.guardOrg(r, store.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	action := r.URL.Query().Get("action")
+	if action != "" && action != GuardBlock && action != GuardRedact {
+		return taxii.Errorf(http.StatusBadRequest, "action %q: must be block or redact", action)
+	}
+	text, err := io.ReadAll(io.LimitReader(r.Body, MaxGuardList+1))
+	if err != nil {
+		return err
+	}
+	if len(text) > MaxGuardList {
+		return taxii.Errorf(http.StatusRequestEntityTooLarge, "a protected-asset list is limited to %d MiB", MaxGuardList>>20)
+	}
+	m, err := s.guard.SetList(r.Context(), o.ID, text, action)
+	var le *guard.ListError
+	if errors.As(err, &le) {
+		return taxii.Errorf(http.StatusBadRequest, "%s", le.Error()) // line numbers and what is wrong, no values
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("guard list replaced", "org", o.Name, "assets", m.Assets, "digest", m.Digest, "action", m.Action, "by", c.Org.Name, "token_id", c.TokenID)
+	return writeAdminJSON(w, http.StatusOK, GuardJSON{Org: o.Name, OrgID: o.ID, GuardMeta: m})
+}
+
+// patchGuard changes the action only: {"action": "block"|"redact"}.
+func (s *Server) patchGuard(w http.ResponseWriter, r *http.Request) error {
+	c, o, err := s.guardOrg(r, store.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Action string `json:"action"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if in.Action != GuardBlock && in.Action != GuardRedact {
+		return taxii.Errorf(http.StatusBadRequest, "action %q: must be block or redact", in.Action)
+	}
+	m, err := s.guard.SetAction(r.Context(), o.ID, in.Action)
+	if errors.Is(err, ErrNoGuardList) {
+		return taxii.Errorf(http.StatusNotFound, "no protected-asset list of organisation %q", r.PathValue("org"))
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("guard action set", "org", o.Name, "action", m.Action, "digest", m.Digest, "by", c.Org.Name, "token_id", c.TokenID)
+	return writeAdminJSON(w, http.StatusOK, GuardJSON{Org: o.Name, OrgID: o.ID, GuardMeta: m})
+}
+
+func (s *Server) listQuarantine(w http.ResponseWriter, r *http.Request) error {
+	_, o, err := s.guardOrg(r, store.RoleWrite)
+	if err != nil {
+		return err
+	}
+	q, err := s.guard.QuarantineList(r.Context(), o.ID)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeAdminJSON(w, http.StatusOK, q)
+}
+
+func (s *Server) showQuarantine(w http.ResponseWriter, r *http.Request) error {
+	_, o, err := s.guardOrg(r, store.RoleWrite)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	q, err := s.guard.QuarantineShow(r.Context(), o.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return taxii.Errorf(http.StatusNotFound, "object %q is not in the quarantine", id)
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeAdminJSON(w, http.StatusOK, q)
+}
+
+func (s *Server) dropQuarantine(w http.ResponseWriter, r *http.Request) error {
+	c, o, err := s.guardOrg(r, store.RoleWrite)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	n, err := s.guard.QuarantineDrop(r.Context(), o.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return taxii.Errorf(http.StatusNotFound, "object %q is not in the quarantine", id)
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("quarantine dropped", "org", o.Name, "object", id, "versions", n, "by", c.Org.Name, "token_id", c.TokenID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ReleaseJSON is the answer to a release.
+type ReleaseJSON struct {
+	ID         string `json:"id"`
+	Version    string `json:"version,omitempty"`
+	Collection string `json:"collection"`
+	Added      bool   `json:"added"`              // false: that version was already stored
+	Redacted   bool   `json:"redacted,omitempty"` // stored with free text redacted
+	Dropped    int    `json:"dropped"`            // quarantined versions removed
+}
+
+// releaseQuarantine takes an edited version of a quarantined object (the
+// request body), screens it again with the partner's current list and,
+// if it passes and is valid, stores it in the collection it was first
+// posted to, on the partner's behalf, and drops the object's quarantined
+// versions. Blocked again: 422 with the guard's reason, nothing changes.
+func (s *Server) releaseQuarantine(w http.ResponseWriter, r *http.Request) error {
+	c, o, err := s.guardOrg(r, store.RoleWrite)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	q, err := s.guard.QuarantineShow(r.Context(), o.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return taxii.Errorf(http.StatusNotFound, "object %q is not in the quarantine", id)
+	}
+	if err != nil {
+		return err
+	}
+	coll := q[len(q)-1].Collection
+	if acc, err := taxii.CollectionAccess(r.Context(), s.st, c, coll); err != nil {
+		return err
+	} else if !acc.Write {
+		return taxii.Errorf(http.StatusForbidden, "%s may no longer write to collection %s", c.Org.Name, coll)
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, stix.MaxObjectSize+1))
+	if err != nil {
+		return err
+	}
+	if len(raw) > stix.MaxObjectSize {
+		return taxii.Errorf(http.StatusRequestEntityTooLarge, "an object is limited to %d bytes", stix.MaxObjectSize)
+	}
+	res, ok, err := s.guard.Screen(r.Context(), o, [][]byte{raw})
+	if err != nil {
+		return err
+	}
+	redacted := false
+	if ok {
+		switch res[0].Action {
+		case guard.Block:
+			return taxii.Errorf(http.StatusUnprocessableEntity, "still blocked: %s", res[0].Reason())
+		case guard.Redact:
+			raw, redacted = res[0].Redacted, true
+		}
+	}
+	obj, err := stix.Parse(raw)
+	if err == nil && s.cfg.Validate != nil {
+		err = s.cfg.Validate(obj)
+	}
+	if err != nil {
+		return taxii.Errorf(http.StatusUnprocessableEntity, "the released object is not valid: %v", err)
+	}
+	if obj.ID != id {
+		return taxii.Errorf(http.StatusBadRequest, "the released object's id is %q, not %q", obj.ID, id)
+	}
+	outs, err := s.st.Put(r.Context(), coll, o.ID, []*stix.Object{obj})
+	if errors.Is(err, store.ErrNotFound) {
+		return taxii.Errorf(http.StatusConflict, "collection %s no longer exists; drop the object instead", coll)
+	}
+	if err != nil {
+		return err
+	}
+	n, err := s.guard.QuarantineDrop(r.Context(), o.ID, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	out := ReleaseJSON{ID: id, Collection: coll, Added: outs[0].Added, Redacted: redacted, Dropped: n}
+	if v := obj.Version(); !v.IsZero() {
+		out.Version = stix.FormatTimestamp(v)
+	}
+	s.log.Info("quarantine released", "org", o.Name, "object", id, "collection", coll, "redacted", redacted, "by", c.Org.Name, "token_id", c.TokenID)
+	return writeAdminJSON(w, http.StatusOK, out)
 }

@@ -77,6 +77,7 @@ type Server struct {
 	handler http.Handler
 	reg     *prometheus.Registry
 	m       metrics
+	guard   *Guard
 }
 
 type metrics struct {
@@ -138,6 +139,7 @@ func New(st store.Store, cfg Config) *Server {
 	s.reg.MustRegister(s.m.requests, s.m.duration, s.m.authFailed, s.m.rateLimited,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 
+	s.guard = NewGuard(st, cfg.Logger, cfg.Now)
 	s.mux = http.NewServeMux()
 	s.routes()
 	s.handler = s.observe(s.authn(s.mux))
@@ -150,6 +152,7 @@ func (s *Server) routes() {
 	taxii.New(s.st, taxii.Config{
 		MaxPageSize: s.cfg.MaxPageSize, MaxContentLength: s.cfg.MaxContentLength,
 		Validate: s.cfg.Validate, PublicURL: s.cfg.PublicURL, Logger: s.log, Now: s.now,
+		Guard: s.guard.TAXII(),
 	}).Routes(s.mux)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", s.wrap(s.metricsAuthed))

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"fusion/internal/guard"
 	"fusion/internal/policy"
 	"fusion/internal/stix"
 	"fusion/internal/store"
@@ -81,7 +83,20 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
 	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxContentLength)
 	st := statusResource{ID: newUUID(), Status: "complete", RequestTimestamp: formatDateAdded(h.cfg.Now())}
 	batch := make([]*stix.Object, 0, h.cfg.BatchSize)
+	var gs guardStats
+	// With a guard, raw objects wait in pending until a batch is full: the
+	// guard screens them together (references within the batch) before
+	// anything else reads them, so that no validation message can echo a
+	// protected value either.
+	var pending []pendingObject
 	flush := func() error {
+		if len(pending) > 0 {
+			err := h.screen(r.Context(), c, col.ID, st.ID, pending, &batch, &st, &gs)
+			pending = pending[:0]
+			if err != nil {
+				return err
+			}
+		}
 		if len(batch) == 0 {
 			return nil
 		}
@@ -91,10 +106,16 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
 	}
 	werr := walkEnvelope(body, func(i int, raw []byte) error {
 		st.TotalCount++
+		if h.cfg.Guard != nil {
+			pending = append(pending, pendingObject{i, raw})
+			if len(pending) >= h.cfg.BatchSize {
+				return flush()
+			}
+			return nil
+		}
 		obj, reason := h.check(i, raw)
 		if reason != "" {
-			st.FailureCount++
-			st.Failures = append(st.Failures, statusDetail{ID: idOf(raw), Version: versionOf(raw), Message: reason})
+			st.fail(raw, reason)
 			return nil
 		}
 		batch = append(batch, obj)
@@ -130,8 +151,110 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.log.Info("objects added", "collection", col.ID, "org", c.Org.Name, "status", st.ID,
-		"total", st.TotalCount, "success", st.SuccessCount, "failure", st.FailureCount)
+		"total", st.TotalCount, "success", st.SuccessCount, "failure", st.FailureCount,
+		"guard_blocked", gs.blocked, "guard_redacted", gs.redacted)
 	return writeJSON(w, http.StatusAccepted, st)
+}
+
+// Guard screens what an organisation submits before it is stored: the
+// customer-data guard of package guard, with each partner's own list,
+// applied on the hub (see ARCHITECTURE.md, "How data flows").
+type Guard interface {
+	// Screen returns the guard's decision for each raw object, aligned
+	// with raws, for objects org submits; ok is false when org has no
+	// list (nothing is screened). An error means nothing of the batch
+	// may be stored.
+	Screen(ctx context.Context, org store.Org, raws [][]byte) (res []guard.Result, ok bool, err error)
+	// Quarantine keeps blocked objects for org only (raws[i] was blocked
+	// with res[i]); collection and status say where they were posted.
+	Quarantine(ctx context.Context, org store.Org, collection, status string, raws [][]byte, res []*guard.Result) error
+}
+
+// pendingObject is a posted object waiting for the guard.
+type pendingObject struct {
+	index int
+	raw   []byte
+}
+
+type guardStats struct{ blocked, redacted int }
+
+// fail records a failed object in the status resource.
+func (st *statusResource) fail(raw []byte, reason string) {
+	st.FailureCount++
+	st.Failures = append(st.Failures, statusDetail{ID: idOf(raw), Version: versionOf(raw), Message: reason})
+}
+
+// screen runs the guard over pending objects before anything else reads
+// them: blocked ones fail in the status resource with the guard's reason
+// (rule kinds and property paths, never a matched value) and go to the
+// partner's quarantine; redacted ones continue as redacted; then each is
+// parsed and validated like any posted object and appended to batch.
+func (h *Handler) screen(ctx context.Context, c policy.Caller, collection, statusID string, pending []pendingObject, batch *[]*stix.Object, st *statusResource, gs *guardStats) error {
+	raws := make([][]byte, len(pending))
+	for i, p := range pending {
+		raws[i] = p.raw
+	}
+	res, ok, err := h.cfg.Guard.Screen(ctx, c.Org, raws)
+	if err != nil {
+		return fmt.Errorf("customer-data guard: %w", err)
+	}
+	if ok && len(res) != len(raws) {
+		return fmt.Errorf("customer-data guard: %d results for %d objects", len(res), len(raws))
+	}
+	var qraws [][]byte
+	var qres []*guard.Result
+	for i, p := range pending {
+		raw := p.raw
+		if ok {
+			switch res[i].Action {
+			case guard.Block:
+				qraws, qres = append(qraws, raw), append(qres, &res[i])
+				continue
+			case guard.Redact:
+				raw = res[i].Redacted
+			}
+		}
+		obj, reason := h.check(p.index, raw)
+		if reason != "" {
+			st.fail(raw, reason)
+			continue
+		}
+		if ok && res[i].Action == guard.Redact {
+			gs.redacted++
+		}
+		*batch = append(*batch, obj)
+	}
+	if len(qraws) > 0 {
+		if err := h.cfg.Guard.Quarantine(ctx, c.Org, collection, statusID, qraws, qres); err != nil {
+			return fmt.Errorf("customer-data guard: %w", err)
+		}
+		for i, raw := range qraws {
+			st.FailureCount++
+			st.Failures = append(st.Failures, statusDetail{ID: safeID(qres[i].ID), Version: safeVersion(versionOf(raw)), Message: qres[i].Reason()})
+			gs.blocked++
+		}
+	}
+	return nil
+}
+
+// safeID and safeVersion echo a blocked object's id and version only when
+// they have their proper form (type--UUID, a timestamp): in a blocked
+// object, any other text may be what the guard protects.
+func safeID(id string) string {
+	typ, u, ok := strings.Cut(id, "--")
+	if !ok || typ == "" || len(typ) > 250 || !stix.IsUUID(u) || strings.ContainsFunc(typ, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+	}) {
+		return ""
+	}
+	return id
+}
+
+func safeVersion(v string) string {
+	if _, err := stix.ParseTimestamp(v); err != nil {
+		return ""
+	}
+	return v
 }
 
 // check parses and validates one posted object; reason is empty when it

@@ -42,6 +42,9 @@ type Config struct {
 	// Validate applies the STIX 2.1 rules to a parsed object; nil means
 	// only what stix.Parse checks.
 	Validate func(*stix.Object) error
+	// Guard, when set, screens every posted object before anything else
+	// reads it (see Guard in post.go); nil: no guard.
+	Guard Guard
 	// PublicURL is the server's base URL as clients see it (scheme and
 	// host, e.g. https://fusion.example.org), used in discovery. Empty:
 	// derived from each request.
