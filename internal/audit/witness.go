@@ -143,6 +143,9 @@ func (w *Witness) Check(ctx context.Context, st *WitnessState, now time.Time) (W
 	rep := WitnessReport{Previous: -1}
 	body, err := w.get(ctx, "/api/v1/audit/checkpoint", MaxCheckpointSize)
 	if err != nil {
+		if len(st.Checkpoints) > 0 {
+			err = refused(err, 0, 0, "the hub has no checkpoint, but showed one before")
+		}
 		return rep, err
 	}
 	cp, err := OpenCheckpoint(body, w.Verifier)
@@ -274,7 +277,7 @@ func (w *Witness) consistent(ctx context.Context, old, cp Checkpoint) (bool, err
 	}
 	body, err := w.get(ctx, "/api/v1/audit/consistency?from="+strconv.FormatInt(old.Size, 10)+"&to="+strconv.FormatInt(cp.Size, 10), 1<<20)
 	if err != nil {
-		return false, err
+		return false, refused(err, old.Size, cp.Size, fmt.Sprintf("the hub will not prove that its tree of %d entries extends the one of %d", cp.Size, old.Size))
 	}
 	var p ConsistencyJSON
 	if err := json.Unmarshal(body, &p); err != nil {
@@ -294,7 +297,7 @@ func (w *Witness) checkEntries(ctx context.Context, cp Checkpoint, from int64) (
 		q := url.Values{"start": {strconv.FormatInt(pos, 10)}, "size": {strconv.FormatInt(cp.Size, 10)}, "proofs": {"true"}}
 		body, err := w.get(ctx, "/api/v1/audit/entries?"+q.Encode(), 256<<20)
 		if err != nil {
-			return n, err
+			return n, refused(err, 0, cp.Size, fmt.Sprintf("the hub will not prove entries from %d in its signed tree of %d entries", pos, cp.Size))
 		}
 		var page EntriesJSON
 		if err := json.Unmarshal(body, &page); err != nil {
@@ -303,8 +306,19 @@ func (w *Witness) checkEntries(ctx context.Context, cp Checkpoint, from int64) (
 		if page.TreeSize != cp.Size {
 			return n, fmt.Errorf("hub answered entries of a tree of %d for %d", page.TreeSize, cp.Size)
 		}
+		firstUnreadable := int64(-1)
+		if len(page.Unreadable) > 0 {
+			firstUnreadable = page.Unreadable[0]
+		}
+		unreadable := func() error {
+			return &Alarm{NewSize: cp.Size, Index: firstUnreadable, End: firstUnreadable + 1,
+				What: fmt.Sprintf("the hub cannot produce entry %d, which its signed tree of %d entries covers", firstUnreadable, cp.Size)}
+		}
 		prev := pos - 1
 		for _, e := range page.Entries {
+			if firstUnreadable >= 0 && firstUnreadable < e.Index {
+				return n, unreadable()
+			}
 			if e.Index <= prev || e.Index >= cp.Size {
 				return n, fmt.Errorf("hub answered entry %d out of order or range (after %d, tree of %d)", e.Index, prev, cp.Size)
 			}
@@ -315,6 +329,9 @@ func (w *Witness) checkEntries(ctx context.Context, cp Checkpoint, from int64) (
 			}
 			n++
 		}
+		if firstUnreadable >= 0 {
+			return n, unreadable()
+		}
 		if page.Next == 0 {
 			break
 		}
@@ -324,6 +341,25 @@ func (w *Witness) checkEntries(ctx context.Context, cp Checkpoint, from int64) (
 		pos = page.Next
 	}
 	return n, nil
+}
+
+// statusError is a hub's answer other than 200.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// refused turns the hub's 404 to a request for a proof within a tree it
+// signed into an Alarm: it signed a tree it cannot (or will not) prove.
+// Other failures (network, 5xx) stay errors.
+func refused(err error, oldSize, newSize int64, what string) error {
+	var se *statusError
+	if errors.As(err, &se) && se.code == http.StatusNotFound {
+		return &Alarm{OldSize: oldSize, NewSize: newSize, What: what + ": " + se.msg}
+	}
+	return err
 }
 
 // get fetches base+path and returns the body (at most max bytes) of a 200.
@@ -362,7 +398,7 @@ func (w *Witness) get(ctx context.Context, path string, max int64) ([]byte, erro
 		if len(msg) > 300 {
 			msg = msg[:300] + "…"
 		}
-		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, msg)
+		return nil, &statusError{resp.StatusCode, fmt.Sprintf("GET %s: %s: %s", path, resp.Status, msg)}
 	}
 	return body, nil
 }
