@@ -260,17 +260,17 @@ func TestHTTPConsistencyAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]int{
-		"/api/v1/audit/consistency?from=0&to=3":                               400,
-		"/api/v1/audit/consistency?from=4&to=3":                               400,
-		"/api/v1/audit/consistency?from=x&to=3":                               400,
-		fmt.Sprintf("/api/v1/audit/consistency?from=1&to=%d", cp.Size+1):      404,
-		"/api/v1/audit/entries/-1":                                            400,
-		"/api/v1/audit/entries/abc":                                           400,
-		fmt.Sprintf("/api/v1/audit/entries/%d", cp.Size):                      404,
-		"/api/v1/audit/entries/0?size=3":                                      404, // no checkpoint of that size
-		fmt.Sprintf("/api/v1/audit/checkpoint?size=%d", cp.Size+5):            404,
-		"/api/v1/audit/entries?start=0&proofs=maybe":                          400,
-		"/api/v1/audit/entries?start=-5":                                      400,
+		"/api/v1/audit/consistency?from=0&to=3":                              400,
+		"/api/v1/audit/consistency?from=4&to=3":                              400,
+		"/api/v1/audit/consistency?from=x&to=3":                              400,
+		fmt.Sprintf("/api/v1/audit/consistency?from=1&to=%d", cp.Size+1):     404,
+		"/api/v1/audit/entries/-1":                                           400,
+		"/api/v1/audit/entries/abc":                                          400,
+		fmt.Sprintf("/api/v1/audit/entries/%d", cp.Size):                     404,
+		"/api/v1/audit/entries/0?size=3":                                     404, // no checkpoint of that size
+		fmt.Sprintf("/api/v1/audit/checkpoint?size=%d", cp.Size+5):           404,
+		"/api/v1/audit/entries?start=0&proofs=maybe":                         400,
+		"/api/v1/audit/entries?start=-5":                                     400,
 		fmt.Sprintf("/api/v1/audit/entries?start=%d&size=%d", 0, cp.Size+10): 404,
 	} {
 		code, b := h.get(t, "hub-admin", path)
