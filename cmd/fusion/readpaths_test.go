@@ -547,3 +547,28 @@ func mustReadTaxiiRoutes(t *testing.T) string {
 	}
 	return string(b)
 }
+
+// TestExportAsErrors: --as names an organisation that exists and may read
+// the collection; otherwise export says why and writes nothing.
+func TestExportAsErrors(t *testing.T) {
+	data := t.TempDir()
+	st, err := openStore(context.Background(), "", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.CreateOrg(context.Background(), store.Org{ID: orgB, Name: "beta", Kind: store.KindPartner, Created: time.Now()})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ as, want string }{
+		{"nobody", `--as nobody: no organisation has this name or id`},
+		{"beta", `organisation beta may not read collection ` + store.DefaultCollectionID + ` (no read grant)`},
+		{orgB, `organisation beta may not read collection`},
+	} {
+		code, out, errs := fusion(t, "export", "--data", data, "--as", tc.as)
+		if code != 1 || out != "" || !strings.Contains(errs, tc.want) {
+			t.Errorf("export --as %s: exit %d, stdout %q, stderr %q; want exit 1 and %q", tc.as, code, out, errs, tc.want)
+		}
+	}
+}
