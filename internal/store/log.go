@@ -24,8 +24,8 @@ const (
 )
 
 // Change describes one change a Store is about to commit. Only the fields
-// of its Op are set. Times are as the Store keeps them (a zero Created
-// given to a create is the time stored).
+// of its Op are set. Times are as the Store keeps them (where a Store
+// stores the current time for a zero Created, that time).
 type Change struct {
 	Op         string
 	Collection string         // put, delete, collection.*, grant.set

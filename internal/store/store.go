@@ -213,5 +213,9 @@ type Store interface {
 	GetRecord(ctx context.Context, key string) ([]byte, error)
 	SetRecord(ctx context.Context, key string, value []byte) error
 
+	// Log is the audit log's storage. Every mutating method above calls
+	// the installed Recorder inside its transaction (see log.go).
+	Log
+
 	Close() error
 }

@@ -41,7 +41,8 @@ func (db *DB) CreateCollection(ctx context.Context, c store.Collection) error {
 	if err != nil {
 		return fmt.Errorf("postgres: create collection %s: %w", c.ID, err)
 	}
-	_, err = db.pool.Exec(ctx, `INSERT INTO collections (`+collectionCols+`, last_added)
+	err = db.execRecorded(ctx, store.Change{Op: store.OpCollectionCreate, Collection: c.ID, Coll: &c}, anyRows,
+		`INSERT INTO collections (`+collectionCols+`, last_added)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`,
 		c.ID, c.APIRoot, c.Title, c.Description, c.Alias, mediaTypes(c.MediaTypes), c.DefaultTLP, created)
 	if pgCode(err) == codeUniqueViolation {
@@ -92,7 +93,8 @@ func (db *DB) ListCollections(ctx context.Context, apiRoot string) ([]store.Coll
 // versions stay. ErrNotFound if it does not exist, ErrExists if the new
 // alias is taken in the API root.
 func (db *DB) UpdateCollection(ctx context.Context, c store.Collection) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE collections
+	err := db.execRecorded(ctx, store.Change{Op: store.OpCollectionUpdate, Collection: c.ID, Coll: &c}, oneRow,
+		`UPDATE collections
 		SET api_root = $2, title = $3, description = $4, alias = $5, media_types = $6, default_tlp = $7
 		WHERE id = $1`,
 		c.ID, c.APIRoot, c.Title, c.Description, c.Alias, mediaTypes(c.MediaTypes), c.DefaultTLP)
@@ -101,9 +103,6 @@ func (db *DB) UpdateCollection(ctx context.Context, c store.Collection) error {
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: update collection %s: %w", c.ID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres: update collection %s: %w", c.ID, store.ErrNotFound)
 	}
 	return nil
 }
@@ -128,6 +127,9 @@ func (db *DB) DeleteCollection(ctx context.Context, id string) error {
 	// Grants go by ON DELETE CASCADE; versions have no foreign key.
 	if _, err := tx.Exec(ctx, `DELETE FROM versions WHERE coll = $1`, seq); err != nil {
 		return fmt.Errorf("postgres: delete collection %s: versions: %w", id, err)
+	}
+	if err := db.record(ctx, tx, store.Change{Op: store.OpCollectionDelete, Collection: id}); err != nil {
+		return fmt.Errorf("postgres: delete collection %s: %w", id, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: delete collection %s: commit: %w", id, err)

@@ -14,13 +14,14 @@ import (
 // grant with neither Read nor Write is removed. ErrNotFound if the
 // collection or the organisation does not exist.
 func (db *DB) SetGrant(ctx context.Context, g store.Grant) error {
+	change := store.Change{Op: store.OpGrantSet, Collection: g.Collection, Grant: &g}
 	if !g.Read && !g.Write {
-		if _, err := db.pool.Exec(ctx, `DELETE FROM grants WHERE collection = $1 AND org_id = $2`, g.Collection, g.OrgID); err != nil {
+		if err := db.execRecorded(ctx, change, anyRows, `DELETE FROM grants WHERE collection = $1 AND org_id = $2`, g.Collection, g.OrgID); err != nil {
 			return fmt.Errorf("postgres: set grant %s/%s: %w", g.Collection, g.OrgID, err)
 		}
 		return nil
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO grants (collection, org_id, can_read, can_write) VALUES ($1, $2, $3, $4)
+	err := db.execRecorded(ctx, change, anyRows, `INSERT INTO grants (collection, org_id, can_read, can_write) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (collection, org_id) DO UPDATE SET can_read = excluded.can_read, can_write = excluded.can_write`,
 		g.Collection, g.OrgID, g.Read, g.Write)
 	if pgCode(err) == codeForeignKeyViolation {

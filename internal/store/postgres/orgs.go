@@ -31,7 +31,8 @@ func (db *DB) CreateOrg(ctx context.Context, o store.Org) error {
 	if err != nil {
 		return fmt.Errorf("postgres: create org %s: %w", o.ID, err)
 	}
-	_, err = db.pool.Exec(ctx, `INSERT INTO orgs (`+orgCols+`) VALUES ($1, $2, $3, $4, $5)`,
+	err = db.execRecorded(ctx, store.Change{Op: store.OpOrgCreate, Org: &o}, anyRows,
+		`INSERT INTO orgs (`+orgCols+`) VALUES ($1, $2, $3, $4, $5)`,
 		o.ID, o.Name, o.Kind, o.Country, created)
 	if pgCode(err) == codeUniqueViolation {
 		return fmt.Errorf("postgres: create org %s (%s): %w", o.ID, o.Name, store.ErrExists)
@@ -106,7 +107,10 @@ func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 			return fmt.Errorf("postgres: create token %s: %w", t.ID, err)
 		}
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+	logged := t
+	logged.Hash = nil // the recorder never sees the secret's hash
+	err := db.execRecorded(ctx, store.Change{Op: store.OpTokenCreate, Token: &logged}, anyRows,
+		`INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		t.ID, t.OrgID, t.Role, t.Hash, t.Label, ns[0], ns[1], ns[2])
 	if pgCode(err) == codeUniqueViolation {
 		return fmt.Errorf("postgres: create token %s: %w", t.ID, store.ErrExists)
@@ -162,12 +166,10 @@ func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
 	if err != nil {
 		return fmt.Errorf("postgres: revoke token %s: %w", id, err)
 	}
-	tag, err := db.pool.Exec(ctx, `UPDATE tokens SET revoked = $2 WHERE id = $1`, id, n)
+	err = db.execRecorded(ctx, store.Change{Op: store.OpTokenRevoke, Token: &store.Token{ID: id, Revoked: at}}, oneRow,
+		`UPDATE tokens SET revoked = $2 WHERE id = $1`, id, n)
 	if err != nil {
 		return fmt.Errorf("postgres: revoke token %s: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres: revoke token %s: %w", id, store.ErrNotFound)
 	}
 	return nil
 }

@@ -38,7 +38,8 @@ import (
 // for concurrent use, and any number of DBs (in one process or on many
 // nodes) may use the same database at once.
 type DB struct {
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	recorder store.Recorder // called inside every change's transaction; see log.go
 }
 
 var _ store.Store = (*DB)(nil)

@@ -218,7 +218,21 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 			rowsNew[r].last = true
 		}
 	}
+	change := store.Change{Op: store.OpPut, Collection: collection, Source: source, Objects: objs, Outcomes: out}
 	if len(rowsNew) == 0 {
+		// Nothing to store; the recorder may still log the attempt.
+		entries, err := db.recordEntries(ctx, change)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: put: %w", err)
+		}
+		if len(entries) > 0 {
+			b = pgx.Batch{}
+			b.Queue(appendSQL, entries)
+			b.Queue("COMMIT")
+			if err := c.SendBatch(ctx, &b).Close(); err != nil {
+				return nil, fmt.Errorf("postgres: put: append %d audit log entries and commit: %w", len(entries), err)
+			}
+		}
 		return out, nil
 	}
 
@@ -242,6 +256,12 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 		})); err != nil {
 		return nil, fmt.Errorf("postgres: put: copy %d versions: %w", len(rowsNew), err)
 	}
+	// The audit log's entries go with the COMMIT: the log's lock is held
+	// for that last round trip only.
+	entries, err := db.recordEntries(ctx, change)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: put: %w", err)
+	}
 	b = pgx.Batch{}
 	if len(clearFirst)+len(clearLast) > 0 {
 		clearAny := append(append([]pgtype.TID{}, clearFirst...), clearLast...)
@@ -250,6 +270,9 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 			WHERE ctid = ANY($4) AND coll = $1`, seq, clearFirst, clearLast, clearAny)
 	}
 	b.Queue(`UPDATE collections SET last_added = $2 WHERE seq = $1`, seq, last)
+	if len(entries) > 0 {
+		b.Queue(appendSQL, entries)
+	}
 	b.Queue("COMMIT")
 	if err := c.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, fmt.Errorf("postgres: put: commit: %w", err)
@@ -450,6 +473,9 @@ func (db *DB) Delete(ctx context.Context, collection, id string, versions store.
 		WHERE v.coll = $1 AND v.id = $2 AND (v.is_first <> (v.modified = m.mn) OR v.is_last <> (v.modified = m.mx))`,
 		seq, id); err != nil {
 		return 0, fmt.Errorf("postgres: delete %s from %s: move first/last: %w", id, collection, err)
+	}
+	if err := db.record(ctx, tx, store.Change{Op: store.OpDelete, Collection: collection, ObjectID: id, Deleted: n}); err != nil {
+		return 0, fmt.Errorf("postgres: delete %s from %s: %w", id, collection, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("postgres: delete %s from %s: commit: %w", id, collection, err)

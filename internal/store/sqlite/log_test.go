@@ -19,10 +19,6 @@ import (
 	"fusion/internal/store/storetest"
 )
 
-func TestLogConformance(t *testing.T) {
-	storetest.RunLog(t, func(t *testing.T) store.Store { return openTemp(t) })
-}
-
 // TestLogTwoHandles appends through two DBs on one file at once (as two
 // processes would): the indexes stay dense and unique.
 func TestLogTwoHandles(t *testing.T) {

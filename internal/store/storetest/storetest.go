@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			tc.fn(t, s)
 		})
 	}
+	t.Run("Log", func(t *testing.T) { RunLog(t, open) })
 }
 
 // ---- helpers shared by the tests ----

@@ -1,0 +1,347 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"fusion/internal/store"
+)
+
+// The audit log (store.Log) lives in log_entries, log_hashes,
+// log_checkpoints and the one-row tables log_head (next entry index) and
+// log_tree (tree size); see migrations/0006_log.sql.
+//
+// Appending takes the next indexes from log_head in the appending
+// transaction's last statement before COMMIT, so the row lock that
+// serialises appends on all nodes is held only from there to the end of
+// the commit, not while the change itself is made. A transaction holding
+// that lock waits for nothing else, so it cannot be part of a deadlock.
+
+var _ store.Log = (*DB)(nil)
+
+// appendSQL takes cardinality($1) indexes from log_head, inserts the
+// entries $1 there in order and returns the first index. One statement,
+// so a Put can send it with its COMMIT in one round trip.
+const appendSQL = `WITH head AS (
+		UPDATE log_head SET size = size + cardinality($1::bytea[]) WHERE one
+		RETURNING size - cardinality($1::bytea[]) AS first),
+	ins AS (
+		INSERT INTO log_entries (idx, data)
+		SELECT head.first + e.ord - 1, e.data FROM head, unnest($1::bytea[]) WITH ORDINALITY AS e(data, ord))
+	SELECT first FROM head`
+
+// SetRecorder installs the recorder every mutating method calls inside its
+// transaction (nil: none). Call it before the DB is used concurrently.
+func (db *DB) SetRecorder(r store.Recorder) { db.recorder = r }
+
+// recordEntries calls the recorder (if any) with c. nil entries (not an
+// error) when there is no recorder or it logs nothing for c.
+func (db *DB) recordEntries(ctx context.Context, c store.Change) ([][]byte, error) {
+	if db.recorder == nil {
+		return nil, nil
+	}
+	entries, err := db.recorder(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("audit recorder: %w", err)
+	}
+	for i, e := range entries {
+		if e == nil {
+			entries[i] = []byte{} // NOT NULL
+		}
+	}
+	return entries, nil
+}
+
+// record calls the recorder with c and appends its entries in tx.
+func (db *DB) record(ctx context.Context, tx pgx.Tx, c store.Change) error {
+	entries, err := db.recordEntries(ctx, c)
+	if err != nil || len(entries) == 0 {
+		return err
+	}
+	if _, err := tx.Exec(ctx, appendSQL, entries); err != nil {
+		return fmt.Errorf("append %d audit log entries: %w", len(entries), err)
+	}
+	return nil
+}
+
+// execRecorded runs one statement that makes change c. check looks at its
+// result before anything is recorded (returning, say, ErrNotFound for no
+// row). Without a recorder it is the one autocommitted statement; with
+// one, the statement, the recorder's entries and the commit form one
+// transaction. The statement's own error comes back unwrapped, so that
+// callers can look at its SQLSTATE.
+func (db *DB) execRecorded(ctx context.Context, c store.Change, check func(pgconn.CommandTag) error, sql string, args ...any) error {
+	if db.recorder == nil {
+		tag, err := db.pool.Exec(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		return check(tag)
+	}
+	tx, err := db.pool.BeginTx(ctx, readCommitted)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	if err := check(tag); err != nil {
+		return err
+	}
+	if err := db.record(ctx, tx, c); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// anyRows accepts every result; oneRow wants a row changed.
+func anyRows(pgconn.CommandTag) error { return nil }
+
+func oneRow(tag pgconn.CommandTag) error {
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// AppendLog appends entries in a transaction of their own and returns the
+// index of the first (the log size, appending nothing, when there are
+// none).
+func (db *DB) AppendLog(ctx context.Context, entries [][]byte) (int64, error) {
+	if len(entries) == 0 {
+		n, err := db.LogSize(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("postgres: append log: %w", err)
+		}
+		return n, nil
+	}
+	es := make([][]byte, len(entries))
+	for i, e := range entries {
+		if e == nil {
+			e = []byte{}
+		}
+		es[i] = e
+	}
+	var first int64
+	if err := db.pool.QueryRow(ctx, appendSQL, es).Scan(&first); err != nil {
+		return 0, fmt.Errorf("postgres: append %d log entries: %w", len(entries), err)
+	}
+	return first, nil
+}
+
+// LogSize returns the number of committed entries.
+func (db *DB) LogSize(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.pool.QueryRow(ctx, `SELECT size FROM log_head`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: log size: %w", err)
+	}
+	return n, nil
+}
+
+// ReadLog returns entries [start, end) in index order. ErrNotFound if end
+// is beyond the log size; an error if start < 0 or start > end, or if an
+// entry below the log size is missing from the table.
+func (db *DB) ReadLog(ctx context.Context, start, end int64) ([][]byte, error) {
+	if start < 0 || start > end {
+		return nil, fmt.Errorf("postgres: read log [%d, %d): not a range of indexes", start, end)
+	}
+	// Entries below a size that is visible are committed, and stay.
+	size, err := db.LogSize(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read log [%d, %d): %w", start, end, err)
+	}
+	if end > size {
+		return nil, fmt.Errorf("postgres: read log [%d, %d): log size is %d: %w", start, end, size, store.ErrNotFound)
+	}
+	if start == end {
+		return [][]byte{}, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT idx, data FROM log_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read log [%d, %d): %w", start, end, err)
+	}
+	out := make([][]byte, 0, end-start)
+	var (
+		idx  int64
+		data []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&idx, &data}, func() error {
+		if want := start + int64(len(out)); idx != want {
+			return fmt.Errorf("entry %d is missing (log size %d)", want, size)
+		}
+		if data == nil {
+			data = []byte{}
+		}
+		out = append(out, data)
+		data = nil // the next row scans into a new slice
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read log [%d, %d): %w", start, end, err)
+	}
+	if want := start + int64(len(out)); want != end {
+		return nil, fmt.Errorf("postgres: read log [%d, %d): entry %d is missing (log size %d)", start, end, want, size)
+	}
+	return out, nil
+}
+
+// TreeSize returns the number of entries the stored hashes cover.
+func (db *DB) TreeSize(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.pool.QueryRow(ctx, `SELECT size FROM log_tree`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: tree size: %w", err)
+	}
+	return n, nil
+}
+
+// ReadHashes returns the stored hashes at indexes, in the order asked (an
+// index may repeat). ErrNotFound if any is missing.
+func (db *DB) ReadHashes(ctx context.Context, indexes []int64) ([][32]byte, error) {
+	if len(indexes) == 0 {
+		return [][32]byte{}, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT idx, hash FROM log_hashes WHERE idx = ANY($1::bigint[])`, indexes)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read hashes: %w", err)
+	}
+	found := make(map[int64][32]byte, len(indexes))
+	var (
+		idx int64
+		h   []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&idx, &h}, func() error {
+		if len(h) != 32 {
+			return fmt.Errorf("stored hash %d has %d bytes", idx, len(h))
+		}
+		found[idx] = [32]byte(h)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read hashes: %w", err)
+	}
+	out := make([][32]byte, len(indexes))
+	for i, x := range indexes {
+		h, ok := found[x]
+		if !ok {
+			return nil, fmt.Errorf("postgres: read hashes: stored hash %d: %w", x, store.ErrNotFound)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// storedHashCount is the number of hashes a tree of n entries stores:
+// tlog.StoredHashCount(n), which equals tlog.StoredHashIndex(0, n).
+func storedHashCount(n int64) int64 { return 2*n - int64(bits.OnesCount64(uint64(n))) }
+
+// extendSQL advances log_tree from $1 to $2 if it is still $1 and $2 is
+// within the log, and then (only then) stores the hashes $4 from storage
+// index $3 and the checkpoint $5 for $2: one statement, so all or nothing.
+// Under READ COMMITTED a concurrent extension waits for the row lock and
+// then finds the size changed: no row, nothing stored.
+const extendSQL = `WITH t AS (
+		UPDATE log_tree SET size = $2 WHERE one AND size = $1 AND $2 <= (SELECT size FROM log_head)
+		RETURNING size),
+	h AS (
+		INSERT INTO log_hashes (idx, hash)
+		SELECT $3 + x.ord - 1, x.hash FROM t, unnest($4::bytea[]) WITH ORDINALITY AS x(hash, ord)),
+	c AS (
+		INSERT INTO log_checkpoints (size, note) SELECT $2, $5 FROM t)
+	SELECT count(*) FROM t`
+
+// ExtendTree grows the tree from oldSize to newSize entries in one
+// statement: it advances the tree size only if it is still oldSize
+// (ErrConflict otherwise), stores hashes at storage indexes
+// storedHashCount(oldSize) onwards, and stores cp. An error without
+// writing anything if newSize < oldSize, newSize is beyond the log size,
+// cp.Size is not newSize, len(hashes) is not the number of hashes the
+// tree gains, or a checkpoint for newSize exists already (ErrConflict).
+func (db *DB) ExtendTree(ctx context.Context, oldSize, newSize int64, hashes [][32]byte, cp store.Checkpoint) error {
+	if err := checkExtend(oldSize, newSize, hashes, cp); err != nil {
+		return fmt.Errorf("postgres: extend tree %d to %d: %w", oldSize, newSize, err)
+	}
+	hs := make([][]byte, len(hashes))
+	for i := range hashes {
+		hs[i] = hashes[i][:]
+	}
+	var n int64
+	err := db.pool.QueryRow(ctx, extendSQL, oldSize, newSize, storedHashCount(oldSize), hs, cp.Note).Scan(&n)
+	if pgCode(err) == codeUniqueViolation {
+		return fmt.Errorf("postgres: extend tree %d to %d: a checkpoint for %d or hashes past the tree are stored already: %w",
+			oldSize, newSize, newSize, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: extend tree %d to %d: %w", oldSize, newSize, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	// Nothing changed: say why.
+	var treeSize, logSize int64
+	if err := db.pool.QueryRow(ctx, `SELECT (SELECT size FROM log_tree), (SELECT size FROM log_head)`).Scan(&treeSize, &logSize); err != nil {
+		return fmt.Errorf("postgres: extend tree %d to %d: %w", oldSize, newSize, err)
+	}
+	if treeSize != oldSize {
+		return fmt.Errorf("postgres: extend tree %d to %d: tree size is %d: %w", oldSize, newSize, treeSize, store.ErrConflict)
+	}
+	return fmt.Errorf("postgres: extend tree %d to %d: log size is only %d", oldSize, newSize, logSize)
+}
+
+// checkExtend checks ExtendTree's arguments against each other.
+func checkExtend(oldSize, newSize int64, hashes [][32]byte, cp store.Checkpoint) error {
+	if oldSize < 0 || newSize < oldSize {
+		return errors.New("the tree cannot shrink")
+	}
+	if cp.Size != newSize {
+		return fmt.Errorf("checkpoint is for size %d", cp.Size)
+	}
+	if len(cp.Note) == 0 {
+		return errors.New("checkpoint has no note")
+	}
+	if want := storedHashCount(newSize) - storedHashCount(oldSize); int64(len(hashes)) != want {
+		return fmt.Errorf("%d hashes given, the tree gains %d", len(hashes), want)
+	}
+	return nil
+}
+
+// Checkpoints returns the stored checkpoints with from <= Size <= to in
+// ascending size (none is not an error).
+func (db *DB) Checkpoints(ctx context.Context, from, to int64) ([]store.Checkpoint, error) {
+	rows, err := db.pool.Query(ctx, `SELECT size, note FROM log_checkpoints WHERE size >= $1 AND size <= $2 ORDER BY size`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: checkpoints [%d, %d]: %w", from, to, err)
+	}
+	cps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Checkpoint, error) {
+		var cp store.Checkpoint
+		err := r.Scan(&cp.Size, &cp.Note)
+		return cp, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: checkpoints [%d, %d]: %w", from, to, err)
+	}
+	return cps, nil
+}
+
+// LatestCheckpoint returns the checkpoint of the largest size;
+// ErrNotFound when none is stored.
+func (db *DB) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
+	var cp store.Checkpoint
+	err := db.pool.QueryRow(ctx, `SELECT size, note FROM log_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&cp.Size, &cp.Note)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Checkpoint{}, fmt.Errorf("postgres: latest checkpoint: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Checkpoint{}, fmt.Errorf("postgres: latest checkpoint: %w", err)
+	}
+	return cp, nil
+}
