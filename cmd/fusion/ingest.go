@@ -22,7 +22,7 @@ func init() {
 	register(&command{
 		name:    "ingest",
 		summary: "load STIX 2.1 bundles, JSON arrays or JSON lines into a collection",
-		usage:   "[--collection C] [--db URL | --data DIR] [--strict] [--batch N] [--source ORG] FILE... (FILE - is standard input)",
+		usage:   "[--collection C] [--db URL | --data DIR] [--strict] [--batch N] [--source ORG] [--org PARTNER] [--assets FILE] FILE... (FILE - is standard input)",
 		run:     runIngest,
 	})
 }
@@ -59,6 +59,8 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		strict     = fs.Bool("strict", false, "reject a whole file, writing none of it, when any object in it is invalid")
 		batch      = fs.Int("batch", 5000, "objects per transaction (larger batches write less to the store; capped at 16 MB of JSON)")
 		source     = fs.String("source", "", "submitting organisation `id or name`, recorded with every version (default: none, an operator load)")
+		org        = fs.String("org", "", "load on behalf of `PARTNER` (name or id): its protected-asset list kept on the hub screens every object before it is stored, blocked objects go to its quarantine; also the --source")
+		assets     = fs.String("assets", "", "screen every object with the protected-asset list in `FILE` (instead of the one kept for --org)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -84,6 +86,15 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if stdins > 1 {
 		return usageErr("standard input (-) can be read only once")
 	}
+	if *strict && (*org != "" || *assets != "") {
+		return usageErr("--strict cannot be combined with --org or --assets yet")
+	}
+	if *org != "" && *source != "" && *source != *org {
+		return usageErr("--org is the source: give --source only without --org")
+	}
+	if *org != "" {
+		*source = *org
+	}
 
 	st, err := sf.open(ctx)
 	if err != nil {
@@ -100,6 +111,9 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	}
 
 	in := &ingester{st: st, coll: coll, source: src, strict: *strict, batch: *batch, workers: runtime.GOMAXPROCS(0)}
+	if in.guard, err = newIngestGuard(ctx, st, src, coll, *org != "", *assets, stderr); err != nil {
+		return err
+	}
 	in.con = newConsole(stderr, &in.objects)
 	start := time.Now()
 	for _, name := range files {
@@ -110,6 +124,9 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	in.con.close()
 	if in.hidden > 0 {
 		fmt.Fprintf(stderr, "... and %d more rejected objects not shown\n", in.hidden)
+	}
+	if in.guard != nil {
+		in.guard.summary(stderr)
 	}
 	elapsed := time.Since(start)
 	total := in.stored + in.unchanged + in.rejected
@@ -163,6 +180,7 @@ type ingester struct {
 	st      store.Store
 	coll    string
 	source  string
+	guard   *ingestGuard // nil: no customer-data guard
 	strict  bool
 	batch   int
 	workers int
@@ -235,11 +253,22 @@ func (in *ingester) file(ctx context.Context, name string) error {
 	var read atomic.Int64
 	in.con.setFile(name, size, &read)
 	w := in.newWriter(ctx)
-	sc, err := in.scan(ctx, name, r, &read, w.put, in.reject)
+	emit, blocked := w.put, 0
+	if in.guard != nil {
+		emit = func(b []*stix.Object) error {
+			b, n, err := in.guard.screen(ctx, name, b, in.reject)
+			blocked += n
+			if err != nil || len(b) == 0 {
+				return err
+			}
+			return w.put(b)
+		}
+	}
+	sc, err := in.scan(ctx, name, r, &read, emit, in.reject)
 	stored, unchanged, werr := w.wait()
 	in.stored += stored
 	in.unchanged += unchanged
-	in.rejected += sc.invalid
+	in.rejected += sc.invalid + blocked
 	if sc.fault != "" {
 		in.fault(sc.fault)
 	}
@@ -446,7 +475,7 @@ func (in *ingester) scan(ctx context.Context, name string, src io.Reader, read *
 	for i := 0; i < in.workers; i++ {
 		go func() {
 			for c := range work {
-				check(name, c)
+				check(name, c, in.guard)
 				close(c.done)
 			}
 		}()
@@ -492,13 +521,17 @@ func (in *ingester) scan(ctx context.Context, name string, src io.Reader, read *
 
 // check parses and validates a chunk's items, dropping their raw bytes
 // (Parse keeps its own compacted copy).
-func check(name string, c *chunk) {
+func check(name string, c *chunk, g *ingestGuard) {
 	c.objs = make([]*stix.Object, len(c.items))
 	c.errs = make([]string, len(c.items))
 	for i := range c.items {
 		it := &c.items[i]
 		o, err := parseValid(it.Raw)
-		if err != nil {
+		if err != nil && g != nil {
+			// The rejection must not echo a protected value.
+			c.errs[i] = g.invalid(name, c.lines[i], it.Index, it.Raw)
+		}
+		if err != nil && c.errs[i] == "" {
 			c.errs[i] = objectError(name, c.lines[i], it.Index, o, err)
 		} else {
 			c.objs[i] = o
