@@ -44,6 +44,11 @@ type rtServer struct {
 	partnerID  string
 	writeToken string // partner: read and write
 	readToken  string // member country: read only
+	// mirrorToken is a hub admin's, of a second hub node mirroring this
+	// one: it sees every object whatever its marking, so pull tests can
+	// demand that the mirror holds exactly the source's versions (a
+	// member country rightly does not receive the OASIS TLP:RED object).
+	mirrorToken string
 
 	posts   atomic.Int64 // POST requests seen
 	maxPost atomic.Int64 // largest POST body seen, bytes
@@ -88,6 +93,10 @@ func rtNewServerOn(t *testing.T, st store.Store, cfg server.Config) *rtServer {
 	must(st.CreateToken(ctx, store.Token{ID: "b0b0b0b0-0000-4000-8000-000000000001", OrgID: s.partnerID, Role: store.RoleWrite, Hash: hash, Created: now}))
 	s.readToken, hash = server.NewToken()
 	must(st.CreateToken(ctx, store.Token{ID: "b0b0b0b0-0000-4000-8000-000000000002", OrgID: member.ID, Role: store.RoleRead, Hash: hash, Created: now}))
+	mirror := store.Org{ID: "77777777-8888-4999-aaaa-bbbbbbbbbbbb", Name: "hub-mirror", Kind: store.KindHub, Created: now}
+	must(st.CreateOrg(ctx, mirror))
+	s.mirrorToken, hash = server.NewToken()
+	must(st.CreateToken(ctx, store.Token{ID: "b0b0b0b0-0000-4000-8000-000000000003", OrgID: mirror.ID, Role: store.RoleAdmin, Hash: hash, Created: now}))
 	if cfg.Rate == 0 {
 		cfg.Rate = -1
 	}
@@ -344,7 +353,7 @@ func rtMirror(t *testing.T, s *rtServer) string {
 
 func rtPuller(src *rtServer, url string, dst store.Store, into string, pageSize int, retry client.Retry) *puller {
 	return &puller{
-		st: dst, c: client.New(client.Options{Token: src.readToken, Retry: retry}),
+		st: dst, c: client.New(client.Options{Token: src.mirrorToken, Retry: retry}),
 		rootURL: url, collection: src.coll, into: into, pageSize: pageSize, warn: io.Discard,
 	}
 }
@@ -375,7 +384,7 @@ func TestPullTwoServers(t *testing.T) {
 	rtSameVersions(t, want, rtVersions(t, b.st, into))
 
 	// B serves what it pulled: read it back from B with the client.
-	c := client.New(client.Options{Token: b.writeToken})
+	c := client.New(client.Options{Token: b.mirrorToken})
 	served := 0
 	f := client.Filter{Limit: 1000, Versions: []string{"all"}}
 	for {
@@ -571,7 +580,7 @@ func TestPullCommand(t *testing.T) {
 	data := t.TempDir()
 
 	var out, errb bytes.Buffer
-	args := []string{"pull", a.root, "--collection", a.coll, "--user", "nl-police", "--password", a.readToken, "--data", data, "--page-size", "40"}
+	args := []string{"pull", a.root, "--collection", a.coll, "--user", "hub-mirror", "--password", a.mirrorToken, "--data", data, "--page-size", "40"}
 	code := run(t.Context(), args, &out, &errb)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (one object rejected)\nstdout %s\nstderr %s", code, out.String(), errb.String())
@@ -586,7 +595,7 @@ func TestPullCommand(t *testing.T) {
 
 	out.Reset()
 	errb.Reset()
-	args = []string{"pull", a.root, "--collection", "shared", "--token", a.readToken, "--data", data}
+	args = []string{"pull", a.root, "--collection", "shared", "--token", a.mirrorToken, "--data", data}
 	// The alias names another source (different collection text): it
 	// starts from the beginning, and every version is unchanged.
 	if code := run(t.Context(), args, &out, &errb); code != 1 {
@@ -597,7 +606,7 @@ func TestPullCommand(t *testing.T) {
 	}
 	out.Reset()
 	errb.Reset()
-	args = []string{"pull", "--token", a.readToken, a.root, "--data", data, "--collection", a.coll}
+	args = []string{"pull", "--token", a.mirrorToken, a.root, "--data", data, "--collection", a.coll}
 	if code := run(t.Context(), args, &out, &errb); code != 0 {
 		t.Fatalf("third pull: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
