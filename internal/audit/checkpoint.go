@@ -24,6 +24,11 @@ const OriginPrefix = "fusion.hub/"
 // MaxCheckpointSize bounds a checkpoint note read from outside.
 const MaxCheckpointSize = 16 << 10
 
+// MaxTreeSize is the largest tree size a checkpoint may state. tlog's
+// proof checks do not terminate for sizes above 2^62, so larger ones are
+// refused where they come in.
+const MaxTreeSize = 1 << 62
+
 // Checkpoint is a verified checkpoint: the tree of Size entries has hash
 // Root, as signed in Note by the log named Origin.
 //
@@ -61,7 +66,7 @@ func parseCheckpointText(text string) (origin string, size int64, root tlog.Hash
 		return "", 0, root, fmt.Errorf("checkpoint line 2: size %q is not a decimal number", s)
 	}
 	size, err = strconv.ParseInt(s, 10, 64)
-	if err != nil {
+	if err != nil || size > MaxTreeSize {
 		return "", 0, root, fmt.Errorf("checkpoint line 2: size %q out of range", s)
 	}
 	r := strings.TrimSuffix(lines[2], "\n")
@@ -98,6 +103,23 @@ func OpenCheckpoint(msg []byte, v note.Verifier) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("checkpoint: origin %q is not the key's name %q", origin, v.Name())
 	}
 	return Checkpoint{Origin: origin, Size: size, Root: root, Note: bytes.Clone(msg)}, nil
+}
+
+// checkRecord is tlog.CheckRecord for sizes from outside: it refuses
+// sizes tlog cannot handle instead of looping.
+func checkRecord(p tlog.RecordProof, size int64, root tlog.Hash, index int64, leaf tlog.Hash) error {
+	if size < 1 || size > MaxTreeSize || index < 0 || index >= size {
+		return fmt.Errorf("entry %d is not in a tree of %d entries", index, size)
+	}
+	return tlog.CheckRecord(p, size, root, index, leaf)
+}
+
+// checkTree is tlog.CheckTree with the same guard.
+func checkTree(p tlog.TreeProof, newSize int64, newRoot tlog.Hash, oldSize int64, oldRoot tlog.Hash) error {
+	if oldSize < 1 || oldSize > newSize || newSize > MaxTreeSize {
+		return fmt.Errorf("no consistency proof from %d to %d entries", oldSize, newSize)
+	}
+	return tlog.CheckTree(p, newSize, newRoot, oldSize, oldRoot)
 }
 
 // signCheckpoint signs the checkpoint of a tree.

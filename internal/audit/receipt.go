@@ -49,7 +49,7 @@ func CheckReceipt(r Receipt, v note.Verifier) (Entry, error) {
 	if r.Index < 0 || r.Index >= cp.Size {
 		return Entry{}, fmt.Errorf("receipt for entry %d: not in a tree of %d entries", r.Index, cp.Size)
 	}
-	if err := tlog.CheckRecord(r.Proof, cp.Size, cp.Root, r.Index, tlog.RecordHash(r.Entry)); err != nil {
+	if err := checkRecord(r.Proof, cp.Size, cp.Root, r.Index, tlog.RecordHash(r.Entry)); err != nil {
 		return Entry{}, fmt.Errorf("receipt for entry %d: inclusion proof does not give the signed root: %w", r.Index, err)
 	}
 	e, err := ParseEntry(r.Entry)

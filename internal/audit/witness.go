@@ -286,7 +286,7 @@ func (w *Witness) consistent(ctx context.Context, old, cp Checkpoint) (bool, err
 	if p.From != old.Size || p.To != cp.Size {
 		return false, fmt.Errorf("hub answered a consistency proof %d→%d for %d→%d", p.From, p.To, old.Size, cp.Size)
 	}
-	return tlog.CheckTree(p.Proof, cp.Size, cp.Root, old.Size, old.Root) == nil, nil
+	return checkTree(p.Proof, cp.Size, cp.Root, old.Size, old.Root) == nil, nil
 }
 
 // checkEntries fetches the entries the token may see in [from, cp.Size)
@@ -323,7 +323,7 @@ func (w *Witness) checkEntries(ctx context.Context, cp Checkpoint, from int64) (
 				return n, fmt.Errorf("hub answered entry %d out of order or range (after %d, tree of %d)", e.Index, prev, cp.Size)
 			}
 			prev = e.Index
-			if err := tlog.CheckRecord(e.Proof, cp.Size, cp.Root, e.Index, tlog.RecordHash(e.Entry)); err != nil {
+			if err := checkRecord(e.Proof, cp.Size, cp.Root, e.Index, tlog.RecordHash(e.Entry)); err != nil {
 				return n, &Alarm{NewSize: cp.Size, Index: e.Index, End: e.Index + 1,
 					What: fmt.Sprintf("entry %d as the hub serves it is not in the tree of %d entries it signed: %v", e.Index, cp.Size, err)}
 			}
