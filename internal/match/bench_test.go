@@ -6,6 +6,7 @@ import (
 	"iter"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -407,6 +408,17 @@ func BenchmarkMatchObservations(b *testing.B) {
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "observed-data/s")
 		b.ReportMetric(float64(n*b.N)/(cpuTime()-cpu0).Seconds(), "observed-data/cpu-s")
 	})
+	b.Run("decode-only", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		cpu0 := cpuTime()
+		for b.Loop() {
+			if _, _, err := ObservationsFromBundle(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "observed-data/s")
+		b.ReportMetric(float64(n*b.N)/(cpuTime()-cpu0).Seconds(), "observed-data/cpu-s")
+	})
 	b.Run("bundle", func(b *testing.B) {
 		b.SetBytes(int64(len(raw)))
 		cpu0 := cpuTime()
@@ -420,4 +432,60 @@ func BenchmarkMatchObservations(b *testing.B) {
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "observed-data/s")
 		b.ReportMetric(float64(n*b.N)/(cpuTime()-cpu0).Seconds(), "observed-data/cpu-s")
 	})
+}
+
+// BenchmarkUpdate adds one new indicator per Update to the
+// 1,000,000-indicator index (delta segments, merged as they grow; no
+// compaction within the run) and reports the latency distribution: a
+// version is visible to lookups once Update returns.
+func BenchmarkUpdate(b *testing.B) {
+	bi := sharedBench(b)
+	g := newGen(5)
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		pat, _ := g.value(i)
+		idn := fmt.Sprintf("indicator--%08x-2222-4000-8000-%012x", i, i)
+		it := Item{Ref: Ref{Collection: "bench", ID: idn},
+			Raw: fmt.Appendf(nil, `{"type":"indicator","spec_version":"2.1","id":"%s","pattern":%q,"pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z"}`, idn, pat)}
+		t0 := time.Now()
+		if st := bi.x.Update(it); st.Indicators != 1 {
+			b.Fatalf("%+v", st)
+		}
+		lat = append(lat, time.Since(t0))
+		i++
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
+	b.ReportMetric(float64(bi.x.Info().Deltas), "deltas")
+}
+
+// BenchmarkCompact rebuilds the 1,000,000-indicator index from itself
+// (what an Update does when the delta segments pass their bound, with
+// writers waiting and lookups going on).
+func BenchmarkCompact(b *testing.B) {
+	bi := sharedBench(b)
+	cpu0 := cpuTime()
+	for b.Loop() {
+		bi.x.Compact()
+	}
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+}
+
+// BenchmarkObservationsFromBundle decodes a bundle of 10,000 observed-data
+// (40,000 objects, 12 MB) into Observations.
+func BenchmarkObservationsFromBundle(b *testing.B) {
+	const n = 10000
+	raw := benchBundle([]string{strings.Repeat("0", 32)}, n)
+	b.SetBytes(int64(len(raw)))
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if _, _, err := ObservationsFromBundle(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "observed-data/s")
+	b.ReportMetric(float64(n*b.N)/(cpuTime()-cpu0).Seconds(), "observed-data/cpu-s")
 }

@@ -2,13 +2,12 @@ package match
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
-
-	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
+	"unicode/utf8"
 
 	"fusion/internal/stix/pattern"
 )
@@ -22,24 +21,24 @@ import (
 // object when the bundle or one of its observed-data objects is
 // malformed.
 func ObservationsFromBundle(raw []byte) ([]pattern.Observation, []string, error) {
-	var b struct {
-		Type    string           `json:"type"`
-		Objects []jsontext.Value `json:"objects"`
+	if !utf8.Valid(raw) {
+		return nil, nil, errors.New("bundle: invalid UTF-8")
 	}
-	if err := json.Unmarshal(raw, &b); err != nil {
+	typ, elems, err := splitBundle(raw)
+	if err != nil {
 		return nil, nil, fmt.Errorf("bundle: %w", err)
 	}
-	if b.Type != "bundle" {
-		return nil, nil, fmt.Errorf("bundle: type is %q, want \"bundle\"", b.Type)
+	if typ != "bundle" {
+		return nil, nil, fmt.Errorf("bundle: type is %q, want \"bundle\"", typ)
 	}
-	objs := make([]map[string]any, len(b.Objects))
-	errs := make([]error, len(b.Objects))
-	parallel(len(b.Objects), 512, func(lo, hi int) {
+	objs := make([]map[string]any, len(elems))
+	errs := make([]error, len(elems))
+	parallel(len(elems), 512, func(lo, hi int) {
+		intern := make(map[string]string)
 		for i := lo; i < hi; i++ {
-			if err := json.Unmarshal(b.Objects[i], &objs[i]); err != nil {
+			var err error
+			if objs[i], err = decodeObject(elems[i], intern); err != nil {
 				errs[i] = fmt.Errorf("bundle: objects[%d]: %w", i, err)
-			} else if objs[i] == nil {
-				errs[i] = fmt.Errorf("bundle: objects[%d] is not an object", i)
 			}
 		}
 	})

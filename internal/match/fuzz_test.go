@@ -1,8 +1,10 @@
 package match
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 )
@@ -150,5 +152,37 @@ func FuzzUpdate(f *testing.F) {
 			t.Fatal(err)
 		}
 		x.MatchObservations(obs)
+	})
+}
+
+// FuzzDecodeObject checks the bundle's object decoder against a full
+// JSON decoder: the same maps for every object the decoder accepts, and
+// no object accepted that the decoder rejects for anything but invalid
+// UTF-8 (which ObservationsFromBundle rejects for the whole bundle).
+// Seeds: testdata/fuzz/FuzzDecodeObject.
+func FuzzDecodeObject(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"file","name":"a.exe","size":1280,"hashes":{"MD5":"d41d8cd98f00b204e9800998ecf8427e"}}`,
+		`{"a":[1,-2.5e+3,true,false,null,{"b":"\u00e9\ud83d\ude00"}],"c":""}`,
+		`{"a":1,"a":2}`, `{"a":01}`, `{"a":1e400}`, `{}`, ` {"x" : [ ] } `, `{"a":"\ud800"}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, err := decodeObject([]byte(raw), map[string]string{})
+		var want map[string]any
+		werr := json.Unmarshal([]byte(raw), &want)
+		switch {
+		case werr == nil && want == nil:
+			if err == nil {
+				t.Fatalf("%q: decoded %v, want an error (null)", raw, got)
+			}
+		case werr == nil:
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q: %v, %v; want %v", raw, got, err, want)
+			}
+		case err == nil && utf8.ValidString(raw):
+			t.Fatalf("%q: decoded %v; the JSON decoder says %v", raw, got, werr)
+		}
 	})
 }

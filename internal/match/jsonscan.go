@@ -84,8 +84,9 @@ func scanIndicator(raw []byte, ind *indicatorJSON) error {
 const maxJSONDepth = 64
 
 type jscan struct {
-	b []byte
-	i int
+	b      []byte
+	i      int
+	intern map[string]string // decodeObject: member names and short strings seen before
 }
 
 func (s *jscan) fail(msg string) error {
@@ -212,22 +213,17 @@ func (s *jscan) strEscaped(start int) (string, error) {
 				return "", s.fail("bad \\u escape")
 			}
 			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if s.i+1 < len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
-					save := s.i
-					s.i += 2
-					var ok2 bool
-					if r2, ok2 = s.hex4(); !ok2 {
-						return "", s.fail("bad \\u escape")
-					}
-					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-						r = d
-					} else {
-						r = utf8.RuneError
-						s.i = save
-					}
-				} else {
-					r = utf8.RuneError
+				// only a high surrogate followed by a low one
+				if s.i+1 >= len(s.b) || s.b[s.i] != '\\' || s.b[s.i+1] != 'u' {
+					return "", s.fail("unpaired surrogate escape")
+				}
+				s.i += 2
+				r2, ok := s.hex4()
+				if !ok {
+					return "", s.fail("bad \\u escape")
+				}
+				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+					return "", s.fail("unpaired surrogate escape")
 				}
 			}
 			out = utf8.AppendRune(out, r)
@@ -365,4 +361,207 @@ func (s *jscan) skipNumber() error {
 		}
 	}
 	return nil
+}
+
+// maxIntern bounds the strings one decoder interns.
+const maxIntern = 4096
+
+// shortStr reads a member name; names of up to 24 bytes without escapes
+// are interned, so that objects of a bundle share them instead of
+// allocating each.
+func (s *jscan) shortStr() (string, error) {
+	if s.intern == nil || s.i >= len(s.b) || s.b[s.i] != '"' {
+		return s.str()
+	}
+	end := s.i + 1
+	for end < len(s.b) && end-s.i <= 25 {
+		c := s.b[end]
+		if c == '"' {
+			if v, ok := s.intern[string(s.b[s.i+1:end])]; ok {
+				s.i = end + 1
+				return v, nil
+			}
+			break
+		}
+		if c == '\\' || c < 0x20 {
+			return s.str()
+		}
+		end++
+	}
+	v, err := s.str()
+	if err == nil && len(v) <= 24 && len(s.intern) < maxIntern {
+		s.intern[v] = v
+	}
+	return v, err
+}
+
+// splitBundle reads a bundle's top level and returns its type and the
+// JSON text of each element of its objects list, without decoding them.
+func splitBundle(raw []byte) (typ string, objects [][]byte, err error) {
+	s := jscan{b: raw}
+	s.ws()
+	if !s.eat('{') {
+		return "", nil, s.fail("want an object")
+	}
+	s.ws()
+	if s.eat('}') {
+		return "", nil, s.end()
+	}
+	for {
+		s.ws()
+		key, err := s.key()
+		if err != nil {
+			return "", nil, err
+		}
+		s.ws()
+		if !s.eat(':') {
+			return "", nil, s.fail("want ':'")
+		}
+		s.ws()
+		switch string(key) {
+		case "type":
+			if typ, err = s.str(); err != nil {
+				return "", nil, fmt.Errorf("type: %w", err)
+			}
+		case "objects":
+			if !s.eat('[') {
+				return "", nil, s.fail("objects must be a list")
+			}
+			objects = objects[:0]
+			s.ws()
+			if !s.eat(']') {
+				for {
+					s.ws()
+					start := s.i
+					if err := s.skip(1); err != nil {
+						return "", nil, err
+					}
+					objects = append(objects, raw[start:s.i])
+					s.ws()
+					if s.eat(']') {
+						break
+					}
+					if !s.eat(',') {
+						return "", nil, s.fail("want ',' or ']'")
+					}
+				}
+			}
+		default:
+			if err := s.skip(0); err != nil {
+				return "", nil, err
+			}
+		}
+		s.ws()
+		if s.eat('}') {
+			return typ, objects, s.end()
+		}
+		if !s.eat(',') {
+			return "", nil, s.fail("want ',' or '}'")
+		}
+	}
+}
+
+// decodeObject decodes one JSON object into the form the pattern
+// evaluator reads: map[string]any with string, float64, bool, nil, []any
+// and map[string]any values. Duplicate member names are rejected.
+func decodeObject(b []byte, intern map[string]string) (map[string]any, error) {
+	s := jscan{b: b, intern: intern}
+	s.ws()
+	if s.i >= len(b) || b[s.i] != '{' {
+		return nil, s.fail("want an object")
+	}
+	v, err := s.value(0)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.end(); err != nil {
+		return nil, err
+	}
+	return v.(map[string]any), nil
+}
+
+func (s *jscan) value(depth int) (any, error) {
+	if depth > maxJSONDepth {
+		return nil, s.fail("nested too deeply")
+	}
+	if s.i >= len(s.b) {
+		return nil, s.fail("want a value")
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		return s.str()
+	case c == '{':
+		s.i++
+		m := make(map[string]any, 8)
+		s.ws()
+		if s.eat('}') {
+			return m, nil
+		}
+		for {
+			s.ws()
+			k, err := s.shortStr()
+			if err != nil {
+				return nil, err
+			}
+			s.ws()
+			if !s.eat(':') {
+				return nil, s.fail("want ':'")
+			}
+			s.ws()
+			v, err := s.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			n := len(m)
+			if m[k] = v; len(m) == n {
+				return nil, s.fail(fmt.Sprintf("duplicate member %q", k))
+			}
+			s.ws()
+			if s.eat('}') {
+				return m, nil
+			}
+			if !s.eat(',') {
+				return nil, s.fail("want ',' or '}'")
+			}
+		}
+	case c == '[':
+		s.i++
+		l := make([]any, 0, 4)
+		s.ws()
+		if s.eat(']') {
+			return l, nil
+		}
+		for {
+			s.ws()
+			v, err := s.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, v)
+			s.ws()
+			if s.eat(']') {
+				return l, nil
+			}
+			if !s.eat(',') {
+				return nil, s.fail("want ',' or ']'")
+			}
+		}
+	case s.lit("true"):
+		return true, nil
+	case s.lit("false"):
+		return false, nil
+	case s.lit("null"):
+		return nil, nil
+	case c == '-' || c >= '0' && c <= '9':
+		start := s.i
+		if err := s.skipNumber(); err != nil {
+			return nil, err
+		}
+		f, err := strconv.ParseFloat(string(s.b[start:s.i]), 64)
+		if err != nil {
+			return nil, s.fail("number out of range")
+		}
+		return f, nil
+	}
+	return nil, s.fail("want a value")
 }
