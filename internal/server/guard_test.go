@@ -41,7 +41,7 @@ type guardCorpus struct {
 	prior    []string
 }
 
-func corpusLines(t *testing.T, name string) [][]byte {
+func corpusLines(t testing.TB, name string) [][]byte {
 	t.Helper()
 	f, err := os.Open(corpusDir + name)
 	if err != nil {
@@ -63,7 +63,7 @@ func corpusLines(t *testing.T, name string) [][]byte {
 	return out
 }
 
-func objectID(t *testing.T, raw []byte) string {
+func objectID(t testing.TB, raw []byte) string {
 	t.Helper()
 	var v struct {
 		ID string `json:"id"`
@@ -74,7 +74,7 @@ func objectID(t *testing.T, raw []byte) string {
 	return v.ID
 }
 
-func readGuardCorpus(t *testing.T) guardCorpus {
+func readGuardCorpus(t testing.TB) guardCorpus {
 	t.Helper()
 	var c guardCorpus
 	var err error
@@ -136,7 +136,7 @@ type guardEnv struct {
 	hub                      string
 }
 
-func newGuardEnv(t *testing.T, open opener) *guardEnv {
+func newGuardEnv(t testing.TB, open opener) *guardEnv {
 	t.Helper()
 	e := &env{tb: t, st: open(t), now: time.Now().UTC()}
 	if _, err := server.Bootstrap(context.Background(), e.st, t.TempDir(), adminToken, e.now); err != nil {
