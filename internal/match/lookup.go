@@ -54,7 +54,7 @@ type Hit struct {
 	Input      int
 	Ref        Ref
 	Kind       Kind
-	Observable Observable // normalised; zero for KindPattern hits of MatchObservations
+	Observable Observable // normalised; zero for the evaluated (KindPattern, KindPartial) hits of MatchObservations
 	// Matched is the indicator's value when it differs from the
 	// observable: the domain above a subdomain, the CIDR block holding
 	// an address. Empty otherwise.
@@ -593,11 +593,11 @@ func (x *Index) LookupExtract(text []byte) (hits []Hit, found int) {
 
 // splitLines copies text into a string once (so that lines are strings
 // without allocating) and finds where its lines start.
-func splitLines(text []byte) (string, []int32) {
+func splitLines(text []byte) (string, []int) {
 	s := string(text)
-	starts := make([]int32, 0, len(s)/32+1)
+	starts := make([]int, 0, len(s)/32+1)
 	for i := 0; i < len(s); {
-		starts = append(starts, int32(i))
+		starts = append(starts, i)
 		j := strings.IndexByte(s[i:], '\n')
 		if j < 0 {
 			break
@@ -607,10 +607,10 @@ func splitLines(text []byte) (string, []int32) {
 	return s, starts
 }
 
-func lineAt(s string, starts []int32, i int) string {
-	lo, hi := int(starts[i]), len(s)
+func lineAt(s string, starts []int, i int) string {
+	lo, hi := starts[i], len(s)
 	if i+1 < len(starts) {
-		hi = int(starts[i+1]) - 1
+		hi = starts[i+1] - 1
 	}
 	return s[lo:hi]
 }
