@@ -17,14 +17,14 @@ import (
 	"fusion/internal/stix"
 )
 
-// The guard command holds the partner-side tools of the customer-data
-// guard (internal/guard). Subcommands register in guardSubs; the hub-side
-// ones (set, show, quarantine) are to come.
+// The guard command holds the tools of the customer-data guard
+// (internal/guard). Subcommands register in guardSubs, each from its own
+// file's init; check, which runs on the partner's machine, is here.
 
 func init() {
 	register(&command{
 		name:    "guard",
-		summary: "check STIX files against a partner's protected-asset list before sharing them",
+		summary: "customer-data guard: check STIX files against a protected-asset list before sharing them, and more",
 		usage:   "SUBCOMMAND [flags] [args]",
 		run:     runGuard,
 	})
@@ -455,22 +455,23 @@ type guardFault struct {
 // run scans files and calls emit for each batch of the final pass, in
 // input order, with the objects and their decisions; an error from emit
 // stops the run and is returned. fault is called for each input that
-// could not be opened or read to the end, once, with the error of the
-// first pass. It returns how many passes were made. An error of the
+// could not be opened or read to the end, once, after the last emit,
+// with the error of the first pass. It returns how many passes were made. An error of the
 // engine itself (a temporary file, a context cancelled, references
 // nested deeper than guardMaxPasses) is returned before any emit call
 // unless the input fits one batch.
 func (g *guardEngine) run(ctx context.Context, files []string, emit func([]guardItem, []guard.Result) error, fault func(string, error)) (int, error) {
 	defer g.cleanup()
 	multi, faults, err := g.pass(ctx, files, 1, emit)
-	if err != nil {
-		return 1, err
-	}
-	if !multi {
+	// Faults are reported after the objects that were read, however
+	// many passes it takes, with the error the first pass met.
+	defer func() {
 		for _, f := range faults {
 			fault(f.name, f.err)
 		}
-		return 1, nil
+	}()
+	if err != nil || !multi {
+		return 1, err
 	}
 	pass := 1
 	if len(g.blocked)+len(g.tied) > 0 {
@@ -495,9 +496,6 @@ func (g *guardEngine) run(ctx context.Context, files []string, emit func([]guard
 	}
 	// Nothing blocked at all, or the previous pass found nothing new:
 	// this pass decides as that one did, and hands the results on.
-	for _, f := range faults {
-		fault(f.name, f.err)
-	}
 	pass++
 	if g.notify != nil {
 		g.notify(pass)
@@ -690,11 +688,13 @@ func (g *guardEngine) scanBatch(ctx context.Context, items []guardItem) ([]guard
 	}
 	for i := range res {
 		r := &res[i]
-		if r.Action != guard.Block || r.ID == "" {
+		if r.Action != guard.Block {
 			continue
 		}
-		g.blocked[r.ID] = true
-		if r.Type == "relationship" {
+		if r.ID != "" {
+			g.blocked[r.ID] = true
+		}
+		if r.Type == "relationship" { // with or without an id of its own
 			g.tie(r.ID, raws[i])
 		}
 	}

@@ -784,6 +784,9 @@ func FuzzGuardBatches(f *testing.F) {
 		f.Add(b, uint8(1))
 		f.Add(b, uint8(3))
 	}
+	// found by the fuzzer:
+	f.Add([]byte(`[{},{},{}`), uint8(1))                                                                                                                                           // a fault after several batches: reported last, as with one batch
+	f.Add([]byte(`{"type":"relationship","source_ref":"vulnerability--2","target_ref":"x--3"}{"":"","id":"vulnerability--2"}{"":"","id":"x--3","e":"AcmeCorporation"}`), uint8(0)) // a relationship with no id still ties its ends
 	f.Add([]byte(`{"type":"relationship","id":"relationship--1","source_ref":"vulnerability--2","target_ref":"x--3"} {"type":"vulnerability","id":"vulnerability--2"} {"type":"x","id":"x--3","name":"Acme Corporation"}`), uint8(1))
 	l, err := loadAssets(gAssets)
 	if err != nil {
@@ -808,8 +811,8 @@ func FuzzGuardBatches(f *testing.F) {
 		}
 		return out
 	}
+	f.Setenv("TMPDIR", f.TempDir()) // for the copies of standard input
 	f.Fuzz(func(t *testing.T, in []byte, b uint8) {
-		t.Setenv("TMPDIR", t.TempDir())
 		want := decide(t, in, 1<<30)
 		got := decide(t, in, int(b%8)+1)
 		if !slices.Equal(got, want) {
