@@ -162,18 +162,16 @@ func runGuardCheck(ctx context.Context, fs *flag.FlagSet, args []string, stdout,
 	}
 	var objects atomic.Int64
 	con := newConsole(stderr, &objects)
-	defer con.close()
 	g := newGuardEngine(guard.NewScanner(list, guard.Options{Redact: *redact}), *batch, guardCheckBytes)
 	g.con, g.objects = con, &objects
 
 	out := &checkOutput{w: stdout, con: con, list: list, json: *asJSON}
 	passes, err := g.run(ctx, files, out.batch, out.fault)
+	con.close()
 	if err != nil {
-		con.close()
 		fmt.Fprintf(stderr, "fusion guard check: %v\n", err)
 		return exitError{2}
 	}
-	con.close()
 	out.summary(len(files), passes, time.Since(started))
 	switch {
 	case out.faults > 0:
@@ -515,6 +513,9 @@ func (g *guardEngine) pass(ctx context.Context, files []string, n int, emit func
 	flush := func() error {
 		if len(items) == 0 {
 			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		res, err := g.scanBatch(ctx, items)
 		if err != nil {

@@ -254,6 +254,9 @@ func TestGuardCheckFindsEveryLeak(t *testing.T) {
 	if !strings.Contains(out, "sha256:") {
 		t.Error("summary does not give the list's digest")
 	}
+	if strings.Contains(out+errOut, "\x1b[") {
+		t.Error("terminal control sequences in output that is not a terminal")
+	}
 }
 
 // --json: one object per flagged object with every finding, and a
@@ -784,9 +787,11 @@ func FuzzGuardBatches(f *testing.F) {
 		f.Add(b, uint8(1))
 		f.Add(b, uint8(3))
 	}
-	// found by the fuzzer:
-	f.Add([]byte(`[{},{},{}`), uint8(1))                                                                                                                                           // a fault after several batches: reported last, as with one batch
-	f.Add([]byte(`{"type":"relationship","source_ref":"vulnerability--2","target_ref":"x--3"}{"":"","id":"vulnerability--2"}{"":"","id":"x--3","e":"AcmeCorporation"}`), uint8(0)) // a relationship with no id still ties its ends
+	// Found by the fuzzer. A fault after several batches is reported
+	// last, as with one batch:
+	f.Add([]byte(`[{},{},{}`), uint8(1))
+	// a relationship with no id still ties its ends:
+	f.Add([]byte(`{"type":"relationship","source_ref":"vulnerability--2","target_ref":"x--3"}{"":"","id":"vulnerability--2"}{"":"","id":"x--3","e":"AcmeCorporation"}`), uint8(0))
 	f.Add([]byte(`{"type":"relationship","id":"relationship--1","source_ref":"vulnerability--2","target_ref":"x--3"} {"type":"vulnerability","id":"vulnerability--2"} {"type":"x","id":"x--3","name":"Acme Corporation"}`), uint8(1))
 	l, err := loadAssets(gAssets)
 	if err != nil {
