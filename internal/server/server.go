@@ -78,6 +78,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	m       metrics
 	guard   *Guard
+	feed    *matchFeed
 }
 
 type metrics struct {
@@ -140,6 +141,7 @@ func New(st store.Store, cfg Config) *Server {
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 
 	s.guard = NewGuard(st, cfg.Logger, cfg.Now)
+	s.feed = newMatchFeed(st, cfg.Logger, cfg.Now)
 	s.mux = http.NewServeMux()
 	s.routes()
 	s.handler = s.observe(s.authn(s.mux))
@@ -157,6 +159,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", s.wrap(s.metricsAuthed))
 	s.adminRoutes(s.mux)
+	s.matchRoutes(s.mux)
 	s.mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return taxii.Errorf(http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
 	}))
@@ -335,6 +338,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
 		servers = append(servers, msrv)
 		go func() { errc <- msrv.Serve(mln) }()
 	}
+	s.StartMatching(ctx)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
