@@ -116,6 +116,9 @@ func FuzzScanIndicator(f *testing.F) {
 		var a, b indicatorJSON
 		errA := scanIndicator([]byte(raw), &a)
 		errB := json.Unmarshal([]byte(raw), &b)
+		if strings.Trim(raw, " \t\r\n") == "null" {
+			return // the decoder leaves a struct alone for null; an indicator is an object
+		}
 		if errB == nil && (errA != nil || a != b) {
 			t.Fatalf("%q: scanner %+v, %v; decoder %+v", raw, a, errA, b)
 		}

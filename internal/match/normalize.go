@@ -356,6 +356,12 @@ func appendURL(dst []byte, s string) ([]byte, bool) {
 			port = ""
 		}
 	}
+	if strings.IndexByte(host, '%') >= 0 && !strings.HasPrefix(host, "[") {
+		// Decode escapes of unreserved characters first, so that
+		// the host is read the same way as its canonical form.
+		var buf [256]byte
+		host = string(appendPct(buf[:0], host, false))
+	}
 	if a, ok := parseAddr(host); ok && host != "" {
 		if a.Is6() {
 			dst = append(dst, '[')
