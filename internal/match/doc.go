@@ -2,7 +2,7 @@
 // e-mail addresses, file hashes and other STIX Cyber-observable values —
 // against every active indicator, fast enough for national-scale logs,
 // and evaluates STIX Observed Data against indicator patterns (STIX 2.1,
-// OASIS Standard, 10 June 2021: section 2.8 for indicators and their
+// OASIS Standard, 10 June 2021: section 4.7 for indicators and their
 // validity, chapter 6 for the Cyber-observable Objects, chapter 9 for
 // patterning, whose evaluator lives in package pattern).
 //
@@ -80,8 +80,7 @@
 // # Keeping it current
 //
 // Build replaces the contents from an iterator (the start-up rebuild from
-// the store; 1,000,000 indicators compile on two cores in about 4 s of
-// CPU). Update applies indicator versions as they are stored: the newest
+// the store; 1,000,000 indicators take about 3.5 s of CPU). Update applies indicator versions as they are stored: the newest
 // version of each object (collection and id) wins, a revoked version (or
 // one that cannot match) ends the object's matches and keeps older
 // versions out, older versions are ignored. Remove forgets an object.
@@ -116,10 +115,12 @@
 // # Measured (this 2-core machine, shared; see bench_test.go)
 //
 // With 1,000,000 indicators (40 % hashes, 25 % addresses, 10 % blocks,
-// 15 % domains, 10 % URLs): about 111 bytes of heap per indicator, about
-// 4.2 s of CPU to build from JSON (wall time depends on the machine's
-// other load), about 2.2–2.8 million untyped values screened per CPU
-// second at a 0.1 % hit rate, about 250,000 observed-data per CPU second
-// through MatchObservations (90,000 including bundle decoding), updates
-// visible in microseconds (p99 about 40 µs).
+// 15 % domains, 10 % URLs): 111 bytes of heap per indicator; a build from
+// JSON in about 3.5 s of CPU (2.0 s wall on a quiet machine); about 4
+// million untyped values screened per CPU second at a 0.1 % hit rate
+// (3.6 to 7.1 million a second of wall time over both cores, as the
+// machine's other load varied); about 270,000 observed-data per CPU
+// second through MatchObservations (about 85,000 including the bundle's
+// JSON decoding); updates visible after a p99 of about 40 µs; a full
+// compaction in about 0.5 s of CPU.
 package match
