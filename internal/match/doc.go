@@ -22,8 +22,9 @@
 //     normalised key kinds below; any other property (mutex:name,
 //     windows-registry-key:key, file:name, x509-certificate:issuer, …) is
 //     keyed by its type, path and exact string. An address property equal
-//     to a CIDR block ("[ipv4-addr:value = '10.0.0.0/8']", which STIX 2.1
-//     section 6.4 allows) is read as the block.
+//     to a CIDR block ("[ipv4-addr:value = '10.0.0.0/8']"; STIX 2.1
+//     sections 6.8 and 6.9 let an address value be a block) is read as
+//     the block.
 //   - Any other pattern keeps the keys of its keyable comparisons as
 //     necessary conditions (every match needs one of them; a reference
 //     path such as network-traffic:dst_ref.value is keyed by the
