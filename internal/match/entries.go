@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"math"
 	"sync/atomic"
+	"time"
 )
 
 // entry is one indicator version known to the index. Entries are written
@@ -12,13 +13,27 @@ import (
 // changed; whether an entry still counts is its dead bit.
 type entry struct {
 	uuid       [16]byte
-	modified   int64  // version key, Unix nanoseconds (noTime when absent)
-	validFrom  int64  // Unix nanoseconds
+	modSec     int64  // version key: Unix seconds (noTime when absent) …
+	validFrom  int64  // Unix nanoseconds (clamped to the int64 range)
 	validUntil int64  // Unix nanoseconds, math.MaxInt64 when open
 	coll       uint32 // collection, index into snapshot.colls
+	modNsec    int32  // … and nanoseconds: exact for any year
 	idType     uint16 // the part of the id before "--", index into snapshot.idTypes
 	flags      uint16
 	pat        uint32 // index into snapshot.pats (flagEval only)
+}
+
+// versionKey splits a version key for an entry; the zero time is noTime.
+func versionKey(t time.Time) (int64, int32) {
+	if t.IsZero() {
+		return noTime, 0
+	}
+	return t.Unix(), int32(t.Nanosecond())
+}
+
+// notOlderThan reports whether e's version key is at or after (sec, nsec).
+func (e *entry) notOlderThan(sec int64, nsec int32) bool {
+	return e.modSec > sec || e.modSec == sec && e.modNsec >= nsec
 }
 
 const (

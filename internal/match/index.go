@@ -288,13 +288,10 @@ func (b *building) apply(c *compiled, err error, stats *Stats) {
 		x.typeIdx[c.idType] = typ
 		b.s.idTypes = append(b.s.idTypes[:len(b.s.idTypes):len(b.s.idTypes)], c.idType)
 	}
-	mod := int64(noTime)
-	if !c.ref.Modified.IsZero() {
-		mod = unixNano(c.ref.Modified)
-	}
+	modSec, modNsec := versionKey(c.ref.Modified)
 	pos, old, found := x.ids.find(&b.s.ents, coll, typ, &c.uuid)
 	if found {
-		if b.s.ents.at(old).modified >= mod {
+		if b.s.ents.at(old).notOlderThan(modSec, modNsec) {
 			stats.Stale++
 			return
 		}
@@ -311,7 +308,7 @@ func (b *building) apply(c *compiled, err error, stats *Stats) {
 		stats.addErr(fmt.Errorf("%s: the index is full (%d entries)", c.ref.ID, maxSlots))
 		return
 	}
-	e := entry{uuid: c.uuid, modified: mod, validFrom: c.validFrom, validUntil: c.validUntil, coll: coll, idType: typ}
+	e := entry{uuid: c.uuid, modSec: modSec, modNsec: modNsec, validFrom: c.validFrom, validUntil: c.validUntil, coll: coll, idType: typ}
 	if c.tombstone {
 		e.flags |= flagTombstone
 		stats.Tombstones++

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 const (
@@ -614,5 +615,29 @@ func TestBatchLookups(t *testing.T) {
 	}
 	if hits, rec := x.LookupLines([]byte("192.0.2.1")); len(hits) != 1 || rec != 1 {
 		t.Errorf("no final newline: %v %d", hits, rec)
+	}
+}
+
+// TestFarVersions: version keys far from today keep their order and come
+// back exactly in Ref.Modified.
+func TestFarVersions(t *testing.T) {
+	x, _ := newTestIndex(t, Options{})
+	mustUpdate(t, x, spec{n: 1, pattern: "[domain-name:value = 'far1.example']", modified: "9999-01-01T00:00:00.123Z"})
+	if st := mustUpdate(t, x, spec{n: 1, pattern: "[domain-name:value = 'far2.example']", modified: "9999-06-01T00:00:00.5Z"}); st.Superseded != 1 {
+		t.Errorf("%+v", st)
+	}
+	hits, _ := x.LookupString("far2.example")
+	if len(hits) != 1 || !hits[0].Ref.Modified.Equal(time.Date(9999, 6, 1, 0, 0, 0, 5e8, time.UTC)) {
+		t.Errorf("%+v", hits)
+	}
+	if st := mustUpdate(t, x, spec{n: 1, pattern: "[domain-name:value = 'far3.example']", modified: "9999-06-01T00:00:00.499Z"}); st.Stale != 1 {
+		t.Errorf("older by a millisecond: %+v", st)
+	}
+}
+
+// TestEntrySize guards the memory budget: an entry is 56 bytes.
+func TestEntrySize(t *testing.T) {
+	if s := unsafe.Sizeof(entry{}); s != 56 {
+		t.Errorf("entry is %d bytes", s)
 	}
 }

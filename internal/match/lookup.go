@@ -438,8 +438,8 @@ func (s *snapshot) ref(e *entry) Ref {
 	b = append(b, '-', '-')
 	b = formatUUID(b, &e.uuid)
 	r := Ref{Collection: s.colls[e.coll], ID: string(b)}
-	if e.modified != noTime {
-		r.Modified = time.Unix(0, e.modified).UTC()
+	if e.modSec != noTime {
+		r.Modified = time.Unix(e.modSec, int64(e.modNsec)).UTC()
 	}
 	return r
 }
