@@ -60,7 +60,7 @@ type Hit struct {
 	// an address. Empty otherwise.
 	Matched    string
 	ValidFrom  time.Time
-	ValidUntil time.Time // zero when the indicator has no valid_until
+	ValidUntil time.Time // zero when the indicator has no valid_until (or one after 2262)
 }
 
 // Matcher looks observables up in an Index. It keeps scratch buffers and
