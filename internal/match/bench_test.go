@@ -314,10 +314,6 @@ func BenchmarkLookupString(b *testing.B) {
 	}
 }
 
-func init() {
-	_ = strings.TrimSpace
-}
-
 // benchBundle returns a bundle of n STIX 2.1 observed-data, each with a
 // file (name, size, MD5 and SHA-256), an IPv4 address and a
 // network-traffic object to it; one in 1000 files carries an indicator's
