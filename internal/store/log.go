@@ -68,10 +68,11 @@ type Log interface {
 	SetRecorder(r Recorder)
 
 	// AppendLog appends entries that record no change of the store (what
-	// was served to whom, refused requests) in their own transaction and
+	// was served to whom, refused requests) in a transaction of their own
+	// (a backend may commit concurrent AppendLog calls together) and
 	// returns the index of the first (LogSize, appending nothing, when
-	// entries is empty). Indexes are dense and in commit order, also with
-	// several nodes appending at once.
+	// entries is empty). A call's entries are contiguous; indexes are
+	// dense and in commit order, also with several nodes appending.
 	AppendLog(ctx context.Context, entries [][]byte) (first int64, err error)
 
 	// LogSize is the number of entries appended.

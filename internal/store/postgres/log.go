@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -114,10 +115,20 @@ func oneRow(tag pgconn.CommandTag) error {
 	return nil
 }
 
-// AppendLog appends entries in a transaction of their own and returns the
-// index of the first (the log size, appending nothing, when there are
-// none).
+// AppendLog appends entries in a transaction and returns the index of
+// the first (the log size, appending nothing, when there are none).
+//
+// Calls that arrive while another is committing are appended together by
+// the next transaction (group commit): every append holds the log's lock
+// until its commit is flushed, so one transaction per call would cap the
+// whole cluster at one small append per WAL flush. Each call's entries
+// stay contiguous and in order, and a call returns only once its entries
+// are committed. A call whose context ends before its group starts
+// appends nothing; once the group has started, it waits for the commit.
 func (db *DB) AppendLog(ctx context.Context, entries [][]byte) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("postgres: append log: %w", err)
+	}
 	if len(entries) == 0 {
 		n, err := db.LogSize(ctx)
 		if err != nil {
@@ -125,18 +136,95 @@ func (db *DB) AppendLog(ctx context.Context, entries [][]byte) (int64, error) {
 		}
 		return n, nil
 	}
-	es := make([][]byte, len(entries))
-	for i, e := range entries {
-		if e == nil {
-			e = []byte{}
+	req := &appendReq{ctx: ctx, entries: entries, wake: make(chan struct{}, 1)}
+	g := &db.appends
+	g.mu.Lock()
+	g.queue = append(g.queue, req)
+	if g.busy {
+		g.mu.Unlock()
+		<-req.wake // our group is done, or we lead the next one
+		if !req.lead {
+			return req.first, req.err
 		}
-		es[i] = e
+		g.mu.Lock()
 	}
-	var first int64
-	if err := db.pool.QueryRow(ctx, appendSQL, es).Scan(&first); err != nil {
-		return 0, fmt.Errorf("postgres: append %d log entries: %w", len(entries), err)
+	g.busy = true
+	group := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+
+	db.appendGroup(ctx, req, group)
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		next := g.queue[0]
+		next.lead = true
+		next.wake <- struct{}{}
+	} else {
+		g.busy = false
 	}
-	return first, nil
+	g.mu.Unlock()
+	return req.first, req.err
+}
+
+// appendGroups is AppendLog's queue: calls waiting while one leads a group
+// commit.
+type appendGroups struct {
+	mu    sync.Mutex
+	busy  bool // a leader is committing a group
+	queue []*appendReq
+}
+
+// appendReq is one AppendLog call. first and err are set before wake.
+type appendReq struct {
+	ctx     context.Context
+	entries [][]byte
+	wake    chan struct{}
+	lead    bool // woken to lead the next group, not with a result
+	first   int64
+	err     error
+}
+
+// appendGroup appends the entries of the calls in group (but those whose
+// context has ended) in one transaction, in order, sets each call's
+// result and wakes every call but the leader's (leader, whose context is
+// ctx).
+func (db *DB) appendGroup(ctx context.Context, leader *appendReq, group []*appendReq) {
+	var (
+		all   [][]byte
+		calls []*appendReq
+	)
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("postgres: append log: %w", err)
+			continue
+		}
+		calls = append(calls, r)
+		for _, e := range r.entries {
+			if e == nil {
+				e = []byte{} // NOT NULL
+			}
+			all = append(all, e)
+		}
+	}
+	if len(all) > 0 {
+		// The group goes on for the others when the leader gives up.
+		var first int64
+		err := db.pool.QueryRow(context.WithoutCancel(ctx), appendSQL, all).Scan(&first)
+		for _, r := range calls {
+			if err != nil {
+				r.err = fmt.Errorf("postgres: append %d log entries: %w", len(r.entries), err)
+				continue
+			}
+			r.first = first
+			first += int64(len(r.entries))
+		}
+	}
+	for _, r := range group {
+		if r != leader {
+			r.wake <- struct{}{}
+		}
+	}
 }
 
 // LogSize returns the number of committed entries.

@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -53,4 +55,88 @@ func BenchmarkLogLock(b *testing.B) {
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 	})
+}
+
+// TestAppendLogGroupCommit: AppendLog calls from many goroutines on two
+// nodes are committed in groups, each call's entries contiguous at the
+// index it got; a call whose context has ended appends nothing.
+func TestAppendLogGroupCommit(t *testing.T) {
+	cfg := newSchema(t)
+	nodes := []*DB{openOn(t, cfg), openOn(t, cfg)}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	type call struct {
+		first   int64
+		entries [][]byte
+	}
+	const goroutines, rounds = 32, 10
+	results := make([][]call, goroutines)
+	errs := make(chan error, goroutines*rounds)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db := nodes[g%2]
+			for r := range rounds {
+				es := make([][]byte, 1+(g+r)%3)
+				for j := range es {
+					es[j] = fmt.Appendf(nil, "g%d r%d e%d", g, r, j)
+				}
+				if r%4 == 3 {
+					if _, err := db.AppendLog(cancelled, [][]byte{fmt.Appendf(nil, "cancelled g%d r%d", g, r)}); err == nil {
+						errs <- fmt.Errorf("AppendLog with an ended context: no error")
+					}
+				}
+				first, err := db.AppendLog(context.Background(), es)
+				if err != nil {
+					errs <- err
+					return
+				}
+				results[g] = append(results[g], call{first, es})
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	n, err := nodes[0].LogSize(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := nodes[1].ReadLog(ctx, 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, calls := 0, 0
+	for _, rs := range results {
+		for _, c := range rs {
+			calls++
+			total += len(c.entries)
+			for j, e := range c.entries {
+				if got := all[c.first+int64(j)]; !bytes.Equal(got, e) {
+					t.Errorf("entry %d of a call is %q at index %d, want %q", j, got, c.first+int64(j), e)
+				}
+			}
+		}
+	}
+	if int64(total) != n {
+		t.Errorf("log size %d, %d entries appended", n, total)
+	}
+	for _, e := range all {
+		if bytes.HasPrefix(e, []byte("cancelled")) {
+			t.Errorf("a call with an ended context appended %q", e)
+		}
+	}
+	var txs int
+	if err := nodes[0].pool.QueryRow(ctx, `SELECT count(DISTINCT xmin::text) FROM log_entries`).Scan(&txs); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d calls appended %d entries in %d transactions", calls, total, txs)
+	if txs >= calls {
+		t.Errorf("%d calls took %d transactions: no group commit", calls, txs)
+	}
 }

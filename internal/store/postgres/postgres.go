@@ -40,6 +40,7 @@ import (
 type DB struct {
 	pool     *pgxpool.Pool
 	recorder store.Recorder // called inside every change's transaction; see log.go
+	appends  appendGroups   // AppendLog's group commit; see log.go
 }
 
 var _ store.Store = (*DB)(nil)
