@@ -48,10 +48,42 @@ const (
 	PathReport        = "report"
 )
 
-// Item is one object version named by a served or denied entry.
+// Item is one object version named by a served or denied entry. In JSON
+// it is a compact array, [id, version], or [id] for an object without a
+// version key: a served entry names every object of a page, so its size
+// is most of what serving adds to the log.
 type Item struct {
-	ID      string `json:"id"`
-	Version string `json:"version,omitzero"` // STIX timestamp of the version key; absent for unversioned objects
+	ID      string
+	Version string // STIX timestamp of the version key; "" for unversioned objects
+}
+
+// MarshalJSON writes the canonical form.
+func (it Item) MarshalJSON() ([]byte, error) { return it.appendTo(nil), nil }
+
+func (it *Item) appendTo(b []byte) []byte {
+	b = append(b, '[')
+	b = appendString(b, it.ID)
+	if it.Version != "" {
+		b = append(b, ',')
+		b = appendString(b, it.Version)
+	}
+	return append(b, ']')
+}
+
+// UnmarshalJSON reads [id] or [id, version] (strings).
+func (it *Item) UnmarshalJSON(data []byte) error {
+	var ss []string
+	if err := json.Unmarshal(data, &ss); err != nil {
+		return err
+	}
+	if len(ss) < 1 || len(ss) > 2 {
+		return errors.New("an object is [id] or [id, version]")
+	}
+	it.ID = ss[0]
+	if len(ss) == 2 {
+		it.Version = ss[1]
+	}
+	return nil
 }
 
 // Entry is one audit log entry. Only the fields of its Kind are set;
@@ -103,7 +135,7 @@ func (e *Entry) Concerns(org string) bool {
 
 // FormatTime is the form of an entry's "t" (and of added, expires and
 // revoked): UTC, microseconds.
-func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
+func FormatTime(t time.Time) string { return string(appendTimestamp(make([]byte, 0, 27), t.UTC(), 6)) }
 
 // ParseEntry decodes an entry. It rejects malformed JSON, invalid UTF-8,
 // duplicate names and entries without kind or t; unknown names are
@@ -158,14 +190,7 @@ func (e *Entry) appendTo(b []byte) []byte {
 			if i > 0 {
 				w.b = append(w.b, ',')
 			}
-			it := &e.Objects[i]
-			w.b = append(w.b, `{"id":`...)
-			w.b = appendString(w.b, it.ID)
-			if it.Version != "" {
-				w.b = append(w.b, `,"version":`...)
-				w.b = appendString(w.b, it.Version)
-			}
-			w.b = append(w.b, '}')
+			w.b = e.Objects[i].appendTo(w.b)
 		}
 		w.b = append(w.b, ']')
 	}
@@ -353,26 +378,101 @@ func accessEntry(kind string, a Access, source string) Entry {
 	return e
 }
 
+// accessEntries encodes the entries of Served and Denied directly from
+// vs, without building Items: this runs on every page a read path serves.
+// The bytes are exactly Encode's (TestAccessEntriesMatchEncode).
 func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
 	if len(vs) == 0 {
 		return nil
 	}
+	// Sources in order of first appearance; a page rarely has many.
 	var sources []string
-	groups := map[string][]Item{}
 	for i := range vs {
-		v := &vs[i]
-		if _, ok := groups[v.Source]; !ok {
-			sources = append(sources, v.Source)
+		if !slices.Contains(sources, vs[i].Source) {
+			sources = append(sources, vs[i].Source)
 		}
-		groups[v.Source] = append(groups[v.Source], Item{ID: v.ID, Version: versionKey(v.Modified)})
 	}
+	base := accessEntry(kind, a, "")
+	t := FormatTime(a.Time)
 	out := make([][]byte, 0, len(sources))
-	for _, s := range sources {
-		e := accessEntry(kind, a, s)
-		e.Objects = groups[s]
-		out = append(out, Encode(&e))
+	for _, src := range sources {
+		w := objWriter{b: make([]byte, 0, 160+84*len(vs)/len(sources))}
+		w.b = append(w.b, '{')
+		w.str("actor", base.Actor)
+		w.str("collection", base.Collection)
+		w.key("kind")
+		w.b = appendString(w.b, kind)
+		w.key("objects")
+		w.b = append(w.b, '[')
+		first := true
+		for i := range vs {
+			v := &vs[i]
+			if v.Source != src {
+				continue
+			}
+			if !first {
+				w.b = append(w.b, ',')
+			}
+			first = false
+			w.b = append(w.b, '[')
+			w.b = appendString(w.b, v.ID)
+			if !v.Modified.IsZero() {
+				w.b = append(w.b, ',', '"')
+				w.b = appendVersionKey(w.b, v.Modified)
+				w.b = append(w.b, '"')
+			}
+			w.b = append(w.b, ']')
+		}
+		w.b = append(w.b, ']')
+		w.str("org", base.Org)
+		w.str("path", base.Path)
+		w.str("reason", base.Reason)
+		w.str("source", src)
+		w.key("t")
+		w.b = appendString(w.b, t)
+		w.int("v", SchemaVersion, true)
+		out = append(out, append(w.b, '}'))
 	}
 	return out
+}
+
+// appendVersionKey appends stix.FormatTimestamp(t) without allocating:
+// milliseconds, or micro- or nanoseconds when t carries them.
+func appendVersionKey(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	ns := t.Nanosecond()
+	switch {
+	case ns%1e6 == 0:
+		return appendTimestamp(b, t, 3)
+	case ns%1e3 == 0:
+		return appendTimestamp(b, t, 6)
+	}
+	return appendTimestamp(b, t, 9)
+}
+
+// appendTimestamp appends UTC t as YYYY-MM-DDThh:mm:ss.fffZ with digits
+// fractional digits (3, 6 or 9). Years outside 0–9999 take the slow path.
+func appendTimestamp(b []byte, t time.Time, digits int) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05."+"000000000"[:digits]+"Z")
+	}
+	hour, min, sec := t.Clock()
+	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+min/10), byte('0'+min%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.')
+	frac := t.Nanosecond()
+	for range 9 - digits {
+		frac /= 10
+	}
+	var d [9]byte
+	for i := digits - 1; i >= 0; i-- {
+		d[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	b = append(b, d[:digits]...)
+	return append(b, 'Z')
 }
 
 // GuardDecision is what the customer-data guard decided about one object,

@@ -13,6 +13,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"pgregory.net/rapid"
 
+	"fusion/internal/stix"
 	"fusion/internal/store"
 )
 
@@ -213,5 +214,79 @@ func TestServedPerSource(t *testing.T) {
 	as, _ := ParseEntry(AssetsSet(t0, "acme", "acme", [32]byte{1}, 3))
 	if as.Count != 3 || !strings.HasPrefix(as.SHA256, "01000000") || as.Kind != KindAssetsSet {
 		t.Errorf("assets entry %+v", as)
+	}
+}
+
+// The direct encoding of served and denied entries is Encode's, for any
+// mix of sources, versions and strings.
+func TestAccessEntriesMatchEncode(t *testing.T) {
+	str := rapid.StringMatching(`[a-z"\\\x01é]{0,6}`)
+	rapid.Check(t, func(t *rapid.T) {
+		a := Access{Time: t0.Add(time.Duration(rapid.Int64Range(0, 1e15).Draw(t, "at"))), Actor: str.Draw(t, "actor"),
+			To: str.Draw(t, "to"), Path: str.Draw(t, "path"), Collection: str.Draw(t, "coll"), Reason: str.Draw(t, "reason")}
+		var vs []store.Version
+		for range rapid.IntRange(0, 6).Draw(t, "n") {
+			v := store.Version{ID: str.Draw(t, "id"), Source: rapid.SampledFrom([]string{"", "a", "b\"", "c"}).Draw(t, "src")}
+			switch rapid.IntRange(0, 3).Draw(t, "prec") {
+			case 1:
+				v.Modified = t0.Add(time.Duration(rapid.Int64Range(0, 1e12).Draw(t, "ms")) * time.Millisecond)
+			case 2:
+				v.Modified = t0.Add(time.Duration(rapid.Int64Range(0, 1e15).Draw(t, "us")) * time.Microsecond)
+			case 3:
+				v.Modified = t0.Add(time.Duration(rapid.Int64Range(0, 1e18).Draw(t, "ns")))
+			}
+			vs = append(vs, v)
+		}
+		for _, kind := range []string{KindServed, KindDenied} {
+			got := accessEntries(kind, a, vs)
+			// The reference: group with a map, build Entries, Encode.
+			var want [][]byte
+			var order []string
+			items := map[string][]Item{}
+			for _, v := range vs {
+				if _, ok := items[v.Source]; !ok {
+					order = append(order, v.Source)
+				}
+				ver := ""
+				if !v.Modified.IsZero() {
+					ver = stix.FormatTimestamp(v.Modified)
+				}
+				items[v.Source] = append(items[v.Source], Item{ID: v.ID, Version: ver})
+			}
+			for _, src := range order {
+				e := accessEntry(kind, a, src)
+				e.Objects = items[src]
+				want = append(want, Encode(&e))
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s: %d entries, want %d", kind, len(got), len(want))
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("%s entry %d:\n%s\nwant\n%s", kind, i, got[i], want[i])
+				}
+			}
+		}
+	})
+}
+
+// The hand-written timestamp formatting is the standard library's.
+func TestTimestampFormatting(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ts := time.Unix(rapid.Int64Range(-62135596800, 253402300799).Draw(t, "s"), rapid.Int64Range(0, 999999999).Draw(t, "ns")).UTC()
+		if got, want := FormatTime(ts), ts.Format("2006-01-02T15:04:05.000000Z"); got != want {
+			t.Fatalf("FormatTime %q, want %q", got, want)
+		}
+		for _, r := range []time.Duration{time.Millisecond, time.Microsecond, 1} {
+			tr := ts.Truncate(r)
+			if got, want := string(appendVersionKey(nil, tr)), stix.FormatTimestamp(tr); got != want {
+				t.Fatalf("appendVersionKey %q, want %q", got, want)
+			}
+		}
+	})
+	// Outside four-digit years: the slow path, still the same.
+	far := time.Date(12345, 1, 2, 3, 4, 5, 6000, time.UTC)
+	if got, want := FormatTime(far), far.Format("2006-01-02T15:04:05.000000Z"); got != want {
+		t.Fatalf("year 12345: %q, want %q", got, want)
 	}
 }

@@ -40,6 +40,9 @@ type Log struct {
 	integrateMu sync.Mutex
 	kick        chan struct{}
 
+	leafMu sync.Mutex
+	leaves map[int64]tlog.Hash // leaf hashes of entries Append stored, not yet integrated
+
 	appendMu sync.Mutex
 	pending  *appendBatch
 	flushing bool
@@ -130,12 +133,9 @@ func (l *Log) Integrate(ctx context.Context) (int64, error) {
 			return old, nil
 		}
 		end := min(target, old+l.cfg.MaxBatch)
-		entries, err := l.st.ReadLog(ctx, old, end)
+		leaves, err := l.leafHashes(ctx, old, end)
 		if err != nil {
-			return old, fmt.Errorf("audit: read entries [%d,%d): %w", old, end, err)
-		}
-		if int64(len(entries)) != end-old {
-			return old, fmt.Errorf("audit: read entries [%d,%d): got %d", old, end, len(entries))
+			return old, err
 		}
 		f := frontier{n: old}
 		if old > 0 {
@@ -143,9 +143,9 @@ func (l *Log) Integrate(ctx context.Context) (int64, error) {
 				return old, fmt.Errorf("audit: tree of %d: %w", old, err)
 			}
 		}
-		hashes := make([]tlog.Hash, 0, 2*len(entries)+64)
-		for _, e := range entries {
-			hashes = f.push(tlog.RecordHash(e), hashes)
+		hashes := make([]tlog.Hash, 0, 2*len(leaves)+64)
+		for _, h := range leaves {
+			hashes = f.push(h, hashes)
 		}
 		cp, err := signCheckpoint(l.key, end, f.root())
 		if err != nil {
@@ -161,6 +161,69 @@ func (l *Log) Integrate(ctx context.Context) (int64, error) {
 		}
 		if err != nil {
 			return old, fmt.Errorf("audit: extend tree %d→%d: %w", old, end, err)
+		}
+		l.forgetLeaves(end)
+	}
+}
+
+// maxCachedLeaves bounds the leaf hashes Append keeps for Integrate.
+const maxCachedLeaves = 1 << 20
+
+// leafHashes returns the leaf hashes (RFC 6962 leaf hashes of the entry
+// bytes) of entries [start, end): those Append stored from this process
+// are known already; the others are read from the store.
+func (l *Log) leafHashes(ctx context.Context, start, end int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, end-start)
+	lo, hi := end, start // the range of indexes not cached
+	l.leafMu.Lock()
+	for i := start; i < end; i++ {
+		h, ok := l.leaves[i]
+		if !ok {
+			lo, hi = min(lo, i), max(hi, i+1)
+			continue
+		}
+		out[i-start] = h
+	}
+	l.leafMu.Unlock()
+	if lo >= hi {
+		return out, nil
+	}
+	entries, err := l.st.ReadLog(ctx, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read entries [%d,%d): %w", lo, hi, err)
+	}
+	if int64(len(entries)) != hi-lo {
+		return nil, fmt.Errorf("audit: read entries [%d,%d): got %d", lo, hi, len(entries))
+	}
+	for i, e := range entries {
+		out[lo-start+int64(i)] = tlog.RecordHash(e)
+	}
+	return out, nil
+}
+
+// rememberLeaves records the leaf hashes of entries Append stored at
+// first onwards.
+func (l *Log) rememberLeaves(first int64, hs []tlog.Hash) {
+	l.leafMu.Lock()
+	defer l.leafMu.Unlock()
+	if len(l.leaves)+len(hs) > maxCachedLeaves {
+		return // the integrator is far behind: it reads them
+	}
+	if l.leaves == nil {
+		l.leaves = map[int64]tlog.Hash{}
+	}
+	for i, h := range hs {
+		l.leaves[first+int64(i)] = h
+	}
+}
+
+// forgetLeaves drops cached leaf hashes below size (integrated).
+func (l *Log) forgetLeaves(size int64) {
+	l.leafMu.Lock()
+	defer l.leafMu.Unlock()
+	for i := range l.leaves {
+		if i < size {
+			delete(l.leaves, i)
 		}
 	}
 }
@@ -248,11 +311,20 @@ func (l *Log) flush() {
 			return
 		}
 		l.appendMu.Unlock()
+		var hs []tlog.Hash
+		if l.key != nil {
+			hs = make([]tlog.Hash, len(b.entries))
+			for i, e := range b.entries {
+				hs[i] = tlog.RecordHash(e)
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		b.first, b.err = l.st.AppendLog(ctx, b.entries)
 		cancel()
 		if b.err != nil {
 			b.err = fmt.Errorf("audit: append %d entries: %w", len(b.entries), b.err)
+		} else if hs != nil {
+			l.rememberLeaves(b.first, hs)
 		}
 		close(b.done)
 		l.Kick()
