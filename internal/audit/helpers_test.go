@@ -31,8 +31,8 @@ var _ store.Log = (*sqlite.DB)(nil)
 const pgEnv = "FUSION_TEST_POSTGRES_URL"
 
 // testDB is one store opened for a test, with raw SQL access to tamper
-// with the log's tables (log_entries, log_hashes, log_checkpoints,
-// log_state: both backends' migrations).
+// with the log's tables (log_entries, log_hashes and log_checkpoints in
+// both backends; the sizes differ, see setSizes).
 type testDB struct {
 	store.Store
 	lg store.Log
@@ -41,6 +41,9 @@ type testDB struct {
 	// node opens another handle on the same data: a second hub node.
 	node func(t testing.TB) (store.Store, store.Log)
 	exec func(t testing.TB, query string, args ...any)
+	// setSizes sets the stored log and tree sizes (-1: leave it), which
+	// the backends keep in tables of their own.
+	setSizes func(t testing.TB, logSize, treeSize int64)
 }
 
 type backend struct {
@@ -90,13 +93,23 @@ func openSQLiteDB(t testing.TB) *testDB {
 	}
 	raw.SetMaxOpenConns(1)
 	t.Cleanup(func() { raw.Close() })
-	return &testDB{Store: st, lg: lg, URL: "sqlite:" + path, node: open,
+	db := &testDB{Store: st, lg: lg, URL: "sqlite:" + path, node: open,
 		exec: func(t testing.TB, q string, args ...any) {
 			t.Helper()
 			if _, err := raw.Exec(q, args...); err != nil {
 				t.Fatalf("tamper %q: %v", q, err)
 			}
 		}}
+	db.setSizes = func(t testing.TB, logSize, treeSize int64) {
+		t.Helper()
+		if treeSize >= 0 {
+			db.exec(t, `UPDATE log_state SET tree_size = $1`, treeSize)
+		}
+		if logSize >= 0 {
+			db.exec(t, `UPDATE log_state SET log_size = $1`, logSize)
+		}
+	}
+	return db
 }
 
 func openPostgresDB(t testing.TB) *testDB {
@@ -138,7 +151,7 @@ func openPostgresDB(t testing.TB) *testDB {
 	if strings.Contains(url, "?") {
 		sep = "&"
 	}
-	return &testDB{Store: st, lg: lg, URL: url + sep + "search_path=" + schema, node: open,
+	db := &testDB{Store: st, lg: lg, URL: url + sep + "search_path=" + schema, node: open,
 		exec: func(t testing.TB, q string, args ...any) {
 			t.Helper()
 			if _, err := conn.Exec(context.Background(), "SET search_path TO "+schema); err != nil {
@@ -148,6 +161,16 @@ func openPostgresDB(t testing.TB) *testDB {
 				t.Fatalf("tamper %q: %v", q, err)
 			}
 		}}
+	db.setSizes = func(t testing.TB, logSize, treeSize int64) {
+		t.Helper()
+		if treeSize >= 0 {
+			db.exec(t, `UPDATE log_tree SET size = $1`, treeSize)
+		}
+		if logSize >= 0 {
+			db.exec(t, `UPDATE log_head SET size = $1`, logSize)
+		}
+	}
+	return db
 }
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -87,7 +87,7 @@ func rewriteTail(t testing.TB, db *testDB, from int64, key *Key) {
 	}
 	db.exec(t, `DELETE FROM log_hashes WHERE idx >= $1`, tlog.StoredHashIndex(0, from))
 	db.exec(t, `DELETE FROM log_checkpoints WHERE size > $1`, from)
-	db.exec(t, `UPDATE log_state SET tree_size = $1`, from)
+	db.setSizes(t, -1, from)
 	if _, err := New(db.lg, key, Config{MaxBatch: 20}).Integrate(context.Background()); err != nil {
 		t.Fatalf("re-integrate: %v", err)
 	}
@@ -125,7 +125,7 @@ var tamperCases = []struct {
 	{"truncate the tail and its tree", func(t testing.TB, db *testDB, _ *Key) {
 		db.exec(t, `DELETE FROM log_entries WHERE idx >= 250`)
 		db.exec(t, `DELETE FROM log_hashes WHERE idx >= $1`, tlog.StoredHashIndex(0, 250))
-		db.exec(t, `UPDATE log_state SET tree_size = 250, log_size = 250`)
+		db.setSizes(t, 250, 250)
 	}, 250, 251, "missing"},
 	{"rewrite the tail, re-sign with another key", func(t testing.TB, db *testDB, _ *Key) {
 		rewriteTail(t, db, 200, testKey(t, "test"))
@@ -193,7 +193,7 @@ func TestVerifyOutsideCheckpoints(t *testing.T) {
 		db.exec(t, `DELETE FROM log_entries WHERE idx >= 240`)
 		db.exec(t, `DELETE FROM log_hashes WHERE idx >= $1`, tlog.StoredHashIndex(0, 240))
 		db.exec(t, `DELETE FROM log_checkpoints WHERE size > 240`)
-		db.exec(t, `UPDATE log_state SET tree_size = 240, log_size = 240`)
+		db.setSizes(t, 240, 240)
 		if _, err = Verify(context.Background(), db.lg, key.Verifier, VerifyOptions{}); err != nil {
 			t.Fatalf("truncated with its tree, no outside checkpoints: %v (expected to pass: nothing to compare with)", err)
 		}

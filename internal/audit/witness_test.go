@@ -202,7 +202,7 @@ func TestWitnessTamper(t *testing.T) {
 			db.exec(t, `DELETE FROM log_entries WHERE idx >= 240`)
 			db.exec(t, `DELETE FROM log_hashes WHERE idx >= $1`, tlog.StoredHashIndex(0, 240))
 			db.exec(t, `DELETE FROM log_checkpoints WHERE size > 240`)
-			db.exec(t, `UPDATE log_state SET tree_size = 240, log_size = 240`)
+			db.setSizes(t, 240, 240)
 			w := &Witness{BaseURL: srv.URL, Verifier: key.Verifier}
 			_, err := w.Check(context.Background(), st, t0.Add(24*time.Hour))
 			var a *Alarm
