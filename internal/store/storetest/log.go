@@ -18,12 +18,12 @@ import (
 	"fusion/internal/store"
 )
 
-// RunLog (part of Run) runs the conformance tests of store.Log, the audit log's
-// storage: dense entry indexes shared by AppendLog and the entries the
-// Recorder returns, the Change each mutating method reports, the
-// all-or-nothing coupling of a change and its entries, stored hashes in
-// golang.org/x/mod/sumdb/tlog's order (RFC 6962 trees) and conditional
-// tree extension with checkpoints. open is as for Run.
+// RunLog (part of Run) runs the conformance tests of store.Log, the
+// audit log's storage: dense entry indexes shared by AppendLog and the
+// entries the Recorder returns, the Change each mutating method reports,
+// the all-or-nothing coupling of a change and its entries, stored hashes
+// in golang.org/x/mod/sumdb/tlog's order (RFC 6962 trees) and
+// conditional tree extension with checkpoints. open is as for Run.
 func RunLog(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
