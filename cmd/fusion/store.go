@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"fusion/internal/audit"
 	"fusion/internal/stix"
 	"fusion/internal/store"
 	"fusion/internal/store/postgres"
@@ -49,7 +50,27 @@ func (f *storeFlags) open(ctx context.Context) (store.Store, error) {
 //	postgres://…, postgresql://… PostgreSQL (libpq URL; ?search_path=… picks a schema)
 //
 // Only this file imports the concrete backends.
+//
+// The store it returns records every change it makes in the audit log
+// (audit.Recorder, in the change's own transaction), so that serve,
+// ingest, pull, guard and every other command that changes the store log
+// what they change. Commands other than serve only append entries: the
+// server (fusion serve) integrates them into the Merkle tree.
 func openStore(ctx context.Context, dbURL, dataDir string) (store.Store, error) {
+	st, err := openBackend(ctx, dbURL, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	lg, ok := st.(store.Log)
+	if !ok {
+		st.Close()
+		return nil, fmt.Errorf("the %T store has no audit log", st)
+	}
+	lg.SetRecorder(audit.Recorder(nil))
+	return st, nil
+}
+
+func openBackend(ctx context.Context, dbURL, dataDir string) (store.Store, error) {
 	switch {
 	case dbURL == "":
 		if dataDir == "" {
