@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"fusion/internal/audit"
 	"fusion/internal/policy"
 	"fusion/internal/stix"
 	"fusion/internal/store"
@@ -232,6 +233,9 @@ func (h *Handler) manifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := h.served(r.Context(), c, col, audit.PathTAXIIManifest, p.versions); err != nil {
+		return err
+	}
 	res := manifestResource{More: p.more, Next: p.next()}
 	for i := range p.versions {
 		v := &p.versions[i]
@@ -265,6 +269,9 @@ func (h *Handler) getObjects(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, err := h.listVisible(r.Context(), c, col, f.query(false), f.limit)
 	if err != nil {
+		return err
+	}
+	if err := h.served(r.Context(), c, col, audit.PathTAXIIObjects, p.versions); err != nil {
 		return err
 	}
 	return writeEnvelope(w, p)
@@ -344,6 +351,9 @@ func (h *Handler) getObject(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if err := h.served(r.Context(), c, col, audit.PathTAXIIObject, p.versions); err != nil {
+		return err
+	}
 	return writeEnvelope(w, p)
 }
 
@@ -371,6 +381,9 @@ func (h *Handler) objectVersions(w http.ResponseWriter, r *http.Request) error {
 		if err := h.objectExists(r, c, col, id); err != nil {
 			return err
 		}
+	}
+	if err := h.served(r.Context(), c, col, audit.PathTAXIIVersions, p.versions); err != nil {
+		return err
 	}
 	res := versionsResource{More: p.more, Next: p.next()}
 	for i := range p.versions {

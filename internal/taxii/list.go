@@ -2,7 +2,9 @@ package taxii
 
 import (
 	"context"
+	"fmt"
 
+	"fusion/internal/audit"
 	"fusion/internal/policy"
 	"fusion/internal/store"
 )
@@ -89,4 +91,21 @@ func (p listPage) next() string {
 		return ""
 	}
 	return encodeCursor(p.resume.DateAdded)
+}
+
+// served records in the audit log (when there is one) that the versions
+// of one response are sent to the caller by path: one audit.Served call
+// per response (its entries, one per source organisation, are appended
+// together). It returns once they are stored; an error means the response
+// must not be sent, so that nothing is served unlogged. An empty page is
+// no entry.
+func (h *Handler) served(ctx context.Context, c policy.Caller, col store.Collection, path string, vs []store.Version) error {
+	if h.cfg.Audit == nil || len(vs) == 0 {
+		return nil
+	}
+	es := audit.Served(audit.Access{Time: h.cfg.Now(), Actor: c.Org.ID, Path: path, Collection: col.ID}, vs)
+	if _, err := h.cfg.Audit.Append(ctx, es); err != nil {
+		return fmt.Errorf("audit log: record %d versions served to %s: %w", len(vs), c.Org.Name, err)
+	}
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"fusion/internal/audit"
 	"fusion/internal/policy"
 	"fusion/internal/stix"
 	"fusion/internal/store"
@@ -45,6 +46,10 @@ type Config struct {
 	// Guard, when set, screens every posted object before anything else
 	// reads it (see Guard in post.go); nil: no guard.
 	Guard Guard
+	// Audit, when set, is the audit log every read response is recorded
+	// in (one audit.Served call per response, see served in list.go);
+	// nil: reads are not logged.
+	Audit *audit.Log
 	// PublicURL is the server's base URL as clients see it (scheme and
 	// host, e.g. https://fusion.example.org), used in discovery. Empty:
 	// derived from each request.
