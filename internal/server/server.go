@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"fusion/internal/audit"
 	"fusion/internal/stix"
 	"fusion/internal/store"
 	"fusion/internal/taxii"
@@ -61,8 +62,14 @@ type Config struct {
 	MetricsAddr string
 
 	Validate func(*stix.Object) error // STIX validation of posted objects; nil: parse only
-	Logger   *slog.Logger
-	Now      func() time.Time // clock; default time.Now
+	// Audit, when set, is the audit log over the store: TAXII read
+	// responses are recorded in it and its API is served under
+	// /api/v1/audit/ to any authenticated organisation. The caller runs
+	// its integration (audit.Log.Run). Store changes are recorded by the
+	// store's Recorder, installed by whoever opened the store.
+	Audit  *audit.Log
+	Logger *slog.Logger
+	Now    func() time.Time // clock; default time.Now
 }
 
 // Server is Fusion's HTTP server.
@@ -154,8 +161,11 @@ func (s *Server) routes() {
 	taxii.New(s.st, taxii.Config{
 		MaxPageSize: s.cfg.MaxPageSize, MaxContentLength: s.cfg.MaxContentLength,
 		Validate: s.cfg.Validate, PublicURL: s.cfg.PublicURL, Logger: s.log, Now: s.now,
-		Guard: s.guard.TAXII(),
+		Guard: s.guard.TAXII(), Audit: s.cfg.Audit,
 	}).Routes(s.mux)
+	if s.cfg.Audit != nil {
+		audit.NewHandler(s.cfg.Audit, audit.HandlerOptions{Caller: taxii.CallerFrom, Logger: s.log}).Routes(s.mux)
+	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", s.wrap(s.metricsAuthed))
 	s.adminRoutes(s.mux)
@@ -200,7 +210,9 @@ func (s *Server) metricsAuthed(w http.ResponseWriter, r *http.Request) error {
 
 // authn authenticates every request except /healthz, applies the
 // per-address limit on failed authentications and the per-token rate
-// limit, and caps request bodies.
+// limit, and caps request bodies. The request context it passes on
+// carries the caller (taxii.ContextWithCaller) and its organisation as
+// the audit actor (audit.WithActor).
 func (s *Server) authn(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
@@ -234,7 +246,10 @@ func (s *Server) authn(next http.Handler) http.Handler {
 		if rec, ok := w.(*recorder); ok {
 			rec.org, rec.token, rec.client = c.Org.Name, c.TokenID, addr
 		}
-		next.ServeHTTP(w, r.WithContext(taxii.ContextWithCaller(r.Context(), c)))
+		// The caller for the handlers, and the acting organisation for
+		// the audit entries of the store changes they make.
+		ctx := audit.WithActor(taxii.ContextWithCaller(r.Context(), c), c.Org.ID)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
