@@ -14,9 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"fusion/internal/audit"
 	"fusion/internal/policy"
 	"fusion/internal/server"
 	"fusion/internal/stix"
+	"fusion/internal/store"
 )
 
 func init() {
@@ -25,11 +27,13 @@ func init() {
 		summary: "run the hub: the TAXII 2.1 API, the admin API, /healthz and /metrics",
 		usage: "[--addr 127.0.0.1:8080] [--data DIR] [--db URL] [--max-page-size N] [--max-content-length BYTES]\n" +
 			"       [--rate R] [--burst N] [--tls-cert FILE --tls-key FILE] [--public-url URL] [--metrics-addr ADDR]\n" +
-			"       [--trusted-proxy CIDR,...] [--demo]\n\n" +
+			"       [--trusted-proxy CIDR,...] [--audit-key FILE] [--hub-name NAME] [--demo]\n\n" +
 			"On an empty store, serve creates the hub organisation and an admin token: FUSION_ADMIN_TOKEN\n" +
 			"if set, otherwise a new token printed once and written to DATA/admin.token (mode 0600).\n" +
 			"--demo also seeds an empty store with a partner, a member country, a collection of the\n" +
-			"OASIS example bundles and tokens, and prints curl commands to try them.",
+			"OASIS example bundles and tokens, and prints curl commands to try them.\n" +
+			"serve signs the audit log's checkpoints with DATA/audit.key (created for fusion.hub/NAME\n" +
+			"when missing; see fusion audit key) and integrates the entries every command appended.",
 		run: runServe,
 	})
 }
@@ -37,6 +41,8 @@ func init() {
 func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	var sf storeFlags
 	sf.register(fs)
+	var kf auditKeyFlags
+	kf.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address` (plain HTTP only on loopback or behind a TLS proxy)")
 	maxPage := fs.Int("max-page-size", 1000, "largest TAXII page; larger limit values are clamped")
 	maxContent := fs.String("max-content-length", "100MiB", "largest TAXII POST body (`SIZE` in bytes, or with KiB/MiB/GiB), advertised in the API root")
@@ -94,6 +100,20 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	}
 	defer st.Close()
 
+	key, created, err := kf.load(sf.data)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("created the audit log signing key; keep it secret, back it up, give every node the same key",
+			"file", kf.path(sf.data), "name", key.Name)
+	}
+	auditLog := audit.New(st.(store.Log), key, audit.Config{Logger: log}) // openStore checked it is a store.Log
+	actx, stopAudit := context.WithCancel(ctx)
+	auditDone := make(chan struct{})
+	go func() { auditLog.Run(actx); close(auditDone) }()
+	defer func() { stopAudit(); <-auditDone }() // before the store closes
+
 	now := time.Now()
 	boot, err := server.Bootstrap(ctx, st, sf.data, os.Getenv("FUSION_ADMIN_TOKEN"), now)
 	if err != nil {
@@ -127,7 +147,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	srv := server.New(st, server.Config{
 		Addr: *addr, MaxPageSize: *maxPage, MaxContentLength: contentLen, Rate: r, Burst: *burst,
 		TLSCert: *tlsCert, TLSKey: *tlsKey, PublicURL: *publicURL, MetricsAddr: *metricsAddr, TrustedProxies: trusted,
-		Validate: policy.ValidateObject, Logger: log,
+		Validate: policy.ValidateObject, Audit: auditLog, Logger: log,
 	})
 	return srv.Run(ctx, func(bound string) {
 		base := *publicURL
