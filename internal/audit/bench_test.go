@@ -30,14 +30,6 @@ func benchEntries() int64 {
 	return 1_000_000
 }
 
-var verifyFixture struct {
-	sync.Mutex
-	n    int64
-	dir  string
-	key  *Key
-	path string
-}
-
 // acceptedEntry is an object.accepted entry of realistic size (about 330
 // bytes), distinct per i.
 func acceptedEntry(i int64) []byte {
@@ -48,31 +40,18 @@ func acceptedEntry(i int64) []byte {
 	return Encode(&e)
 }
 
-// verifyStore returns a SQLite store holding n entries integrated every
-// 5000 (one checkpoint each, as a hub ingesting 10,000 objects/s with
-// the default 500 ms interval would have), built once per process.
-func verifyStore(b *testing.B, n int64) (string, *Key) {
-	f := &verifyFixture
-	f.Lock()
-	defer f.Unlock()
-	if f.n == n {
-		return f.path, f.key
-	}
-	if f.dir != "" {
-		os.RemoveAll(f.dir)
-	}
-	dir, err := os.MkdirTemp("", "audit-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	f.dir, f.path, f.key, f.n = dir, filepath.Join(dir, "fusion.db"), testKey(b, "bench"), n
+// verifyStore builds a SQLite store in dir holding n entries integrated
+// every 5000 (one checkpoint each, as a hub ingesting 10,000 objects/s
+// with the default 500 ms interval would have).
+func verifyStore(b *testing.B, dir string, n int64) (string, *Key) {
+	path, key := filepath.Join(dir, "fusion.db"), testKey(b, "bench")
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, f.path)
+	db, err := sqlite.Open(ctx, path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	l := New(db, f.key, Config{MaxBatch: 5000})
+	l := New(db, key, Config{MaxBatch: 5000})
 	start := time.Now()
 	const batch = 5000
 	es := make([][]byte, 0, batch)
@@ -89,7 +68,7 @@ func verifyStore(b *testing.B, n int64) (string, *Key) {
 		}
 	}
 	b.Logf("built %d entries (appended and integrated) in %v", n, time.Since(start))
-	return f.path, f.key
+	return path, key
 }
 
 // BenchmarkVerify verifies a log of FUSION_AUDIT_BENCH_ENTRIES entries
@@ -99,7 +78,9 @@ func verifyStore(b *testing.B, n int64) (string, *Key) {
 //	go test ./internal/audit -run XXX -bench Verify -benchtime 1x
 func BenchmarkVerify(b *testing.B) {
 	n := benchEntries()
-	path, key := verifyStore(b, n)
+	// The parent benchmark runs once: the store is built once, in a
+	// directory removed at the end.
+	path, key := verifyStore(b, b.TempDir(), n)
 	db, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		b.Fatal(err)
