@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"fusion/internal/audit"
 	"fusion/internal/policy"
 	"fusion/internal/stix"
 	"fusion/internal/store"
@@ -90,7 +92,11 @@ func runExport(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	if err != nil {
 		return err
 	}
-	n, err := exportBundle(ctx, st, coll, caller, q, stdout)
+	op, err := operatorCaller(ctx, st)
+	if err != nil {
+		return err
+	}
+	n, err := exportBundle(ctx, st, coll, caller, op.Org.ID, q, stdout)
 	if err != nil {
 		return err
 	}
@@ -148,8 +154,12 @@ func orgCaller(ctx context.Context, st store.Store, name string, coll store.Coll
 // stored JSON for the source and hub admins, otherwise the copy
 // policy.Redact makes). A bundle with no objects has no objects member
 // (it is optional, and lists must not be empty). It returns the number of
-// objects written.
-func exportBundle(ctx context.Context, st store.Store, coll store.Collection, caller policy.Caller, q store.Query, out io.Writer) (int, error) {
+// objects written. Before a page is written, the audit log records what
+// of it goes to the operator (operator: the hub organisation's id, or ""
+// on a store without one) — the operator receives the file, also with
+// --as, which only previews what another organisation would get — so
+// nothing leaves the store unlogged.
+func exportBundle(ctx context.Context, st store.Store, coll store.Collection, caller policy.Caller, operator string, q store.Query, out io.Writer) (int, error) {
 	w := bufio.NewWriterSize(out, 256<<10)
 	id, err := newBundleID()
 	if err != nil {
@@ -171,6 +181,12 @@ func exportBundle(ctx context.Context, st store.Store, coll store.Collection, ca
 		vis, err := flt.Visible(ctx, page.Versions)
 		if err != nil {
 			return n, fmt.Errorf("list collection %s: %w", coll.ID, err)
+		}
+		if len(vis) > 0 {
+			acc := audit.Access{Time: time.Now(), Actor: operator, To: operator, Path: audit.PathExport, Collection: coll.ID}
+			if _, err := st.AppendLog(ctx, audit.Served(acc, vis)); err != nil {
+				return n, fmt.Errorf("audit log: %w", err)
+			}
 		}
 		for i := range vis {
 			v := &vis[i]
