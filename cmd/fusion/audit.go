@@ -536,8 +536,8 @@ func auditCheckReceipt(fs *flag.FlagSet, args []string, stdout, stderr io.Writer
 			fmt.Fprintf(stderr, "%s:%d: FAIL: the summary does not match the proved entry %d\n", name, ln, line.Receipt.Index)
 			continue
 		}
-		fmt.Fprintf(stdout, "ok: entry %d (tree of %d): %s served %d object(s) of %s to %s via %s\n",
-			line.Receipt.Index, line.Receipt.TreeSize, e.Time, len(e.Objects), e.Source, e.Org, e.Path)
+		fmt.Fprintf(stdout, "ok: entry %d (tree of %d): at %s, %d object(s) of organisation %s served to %s (%s) via %s\n",
+			line.Receipt.Index, line.Receipt.TreeSize, e.Time, len(e.Objects), e.Source, line.To, e.Org, e.Path)
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%s: %w", name, err)

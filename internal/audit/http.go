@@ -23,10 +23,13 @@ type HandlerOptions struct {
 	// and the request is refused with 401. Required.
 	Caller func(ctx context.Context) (policy.Caller, bool)
 	Logger *slog.Logger
-	// MaxEntries caps the entries of one range response (default 1000)
-	// and MaxScan the entries one range request examines (default
-	// 20000); a response that stops early says where to go on.
+	// MaxEntries caps the entries of one range response (default 1000),
+	// MaxBytes their total size (default 8 MiB; a served entry names a
+	// whole page of objects) and MaxScan the entries one range request
+	// examines (default 20000); a response that stops early says where to
+	// go on. One entry is always returned if one is found.
 	MaxEntries int
+	MaxBytes   int
 	MaxScan    int64
 }
 
@@ -50,6 +53,9 @@ func NewHandler(l *Log, opts HandlerOptions) *Handler {
 	}
 	if opts.MaxScan <= 0 {
 		opts.MaxScan = 20000
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = 8 << 20
 	}
 	return &Handler{l: l, opts: opts, log: opts.Logger}
 }
@@ -317,6 +323,7 @@ func (h *Handler) entries(w http.ResponseWriter, r *http.Request, c policy.Calle
 	out := EntriesJSON{TreeSize: cp.Size, Checkpoint: string(cp.Note), Start: start, Entries: []EntryJSON{}}
 	const step = 1000
 	pos := start
+	sent := 0 // entry bytes in out
 	for pos < end && pos-start < h.opts.MaxScan && len(out.Entries) < h.opts.MaxEntries {
 		b := min(end, pos+step, start+h.opts.MaxScan)
 		es, err := h.l.st.ReadLog(ctx, pos, b)
@@ -356,7 +363,8 @@ func (h *Handler) entries(w http.ResponseWriter, r *http.Request, c policy.Calle
 				}
 			}
 			out.Entries = append(out.Entries, ej)
-			if len(out.Entries) == h.opts.MaxEntries {
+			sent += len(e)
+			if len(out.Entries) == h.opts.MaxEntries || sent >= h.opts.MaxBytes {
 				pos = idx + 1
 				goto done
 			}

@@ -145,7 +145,7 @@ func (h *hub) allEntries(t testing.TB, token string) (EntriesJSON, []EntryJSON) 
 
 func TestHTTPVisibilityAndProofs(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *testDB) {
-		for _, opts := range []HandlerOptions{{}, {MaxEntries: 2, MaxScan: 3}} {
+		for _, opts := range []HandlerOptions{{}, {MaxEntries: 2, MaxScan: 3}, {MaxBytes: 1}} {
 			h := newHub(t, open, opts)
 			raw := readAll(t, h.db.lg)
 			code, note := h.get(t, "de", "/api/v1/audit/checkpoint")

@@ -113,6 +113,7 @@ func (l *Log) Integrate(ctx context.Context) (int64, error) {
 	l.integrateMu.Lock()
 	defer l.integrateMu.Unlock()
 	target := int64(-1)
+	conflictAt := int64(-1)
 	for {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -157,7 +158,14 @@ func (l *Log) Integrate(ctx context.Context) (int64, error) {
 		}
 		err = l.st.ExtendTree(ctx, old, end, stored, store.Checkpoint{Size: end, Note: cp})
 		if errors.Is(err, store.ErrConflict) {
-			continue // another node extended it: start from its size
+			// Another node extended it: start from its size. A conflict
+			// twice at the same size is no race but a store whose state
+			// disagrees with itself (say a checkpoint beyond the tree).
+			if conflictAt == old {
+				return old, fmt.Errorf("audit: extend tree %d→%d: conflict again without the tree growing: %w", old, end, err)
+			}
+			conflictAt = old
+			continue
 		}
 		if err != nil {
 			return old, fmt.Errorf("audit: extend tree %d→%d: %w", old, end, err)

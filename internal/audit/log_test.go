@@ -13,6 +13,7 @@ import (
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"fusion/internal/stix"
 	"fusion/internal/store"
@@ -410,4 +411,20 @@ func TestRunFollowsAppends(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+// A store whose state disagrees with itself (a checkpoint stored beyond
+// the tree) makes Integrate fail, not spin.
+func TestIntegrateConflictWithoutProgress(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *testDB) {
+		db, key, _ := builtLog(t, open)
+		db.exec(t, `DELETE FROM log_hashes WHERE idx >= $1`, tlog.StoredHashIndex(0, 200))
+		db.setSizes(t, -1, 200)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n, err := New(db.lg, key, Config{MaxBatch: 1000}).Integrate(ctx)
+		if err == nil || !errors.Is(err, store.ErrConflict) || n != 200 || ctx.Err() != nil {
+			t.Fatalf("Integrate = %d, %v", n, err)
+		}
+	})
 }
