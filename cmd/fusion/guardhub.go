@@ -295,6 +295,7 @@ type ingestGuard struct {
 	hub   *server.Guard // nil: no quarantine (--assets without --org)
 	orgID string
 	coll  string
+	via   string           // how the objects came, for the quarantine: "ingest" or "pull"
 	run   guard.BlockedSet // ids blocked during this run
 	n     int
 	desc  string
@@ -306,7 +307,7 @@ func newIngestGuard(ctx context.Context, st store.Store, orgID, coll string, fro
 	if !fromStore && assets == "" {
 		return nil, nil
 	}
-	g := &ingestGuard{orgID: orgID, coll: coll, run: guard.BlockedSet{}}
+	g := &ingestGuard{orgID: orgID, coll: coll, via: "ingest", run: guard.BlockedSet{}}
 	if fromStore {
 		g.hub = server.NewGuard(st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	}
@@ -406,7 +407,7 @@ func (g *ingestGuard) screen(ctx context.Context, file string, b []*stix.Object,
 	}
 	g.n += blocked
 	if g.hub != nil && len(q) > 0 {
-		if err := g.hub.Quarantine(ctx, g.orgID, g.coll, "ingest", "", g.sc.List(), q); err != nil {
+		if err := g.hub.Quarantine(ctx, g.orgID, g.coll, g.via, "", g.sc.List(), q); err != nil {
 			return nil, blocked, fmt.Errorf("customer-data guard: %w", err)
 		}
 	}

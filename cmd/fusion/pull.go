@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"fusion/internal/guard"
 	"fusion/internal/stix"
 	"fusion/internal/store"
 	"fusion/internal/taxii/client"
@@ -135,6 +136,16 @@ func runPull(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		rootURL: rootURL, collection: *coll, into: intoID, source: sourceID,
 		pageSize: *pageSize, warn: stderr, reset: *reset,
 	}
+	if sourceID != "" {
+		// The source partner's protected-asset list screens what is
+		// pulled on its behalf, as for fusion ingest --org.
+		if p.guard, err = newIngestGuard(ctx, st, sourceID, intoID, true, "", stderr); err != nil {
+			return err
+		}
+		if p.guard != nil {
+			p.guard.via = "pull"
+		}
+	}
 	if isTerminal(stderr) {
 		p.warn = clearLine{stderr}
 		p.progress = func(s pullStats) {
@@ -146,6 +157,9 @@ func runPull(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 	stats, err := p.run(ctx)
 	if p.progress != nil {
 		fmt.Fprint(stderr, "\r\x1b[K")
+	}
+	if p.guard != nil {
+		p.guard.summary(stderr)
 	}
 	fmt.Fprintf(stdout, "pulled %d objects in %d pages from %s collection %s in %s: %d new, %d unchanged, %d rejected; next pull starts after %s\n",
 		stats.Received, stats.Pages, rootURL, *coll, time.Since(start).Round(time.Millisecond),
@@ -209,12 +223,14 @@ type puller struct {
 	source     string // local organisation id, or ""
 	pageSize   int
 	reset      bool            // ignore the saved position
+	guard      *ingestGuard    // the source partner's list; nil: nothing screened
 	warn       io.Writer       // rejected objects are described here
 	progress   func(pullStats) // called after each page; may be nil
 }
 
 type pullStats struct {
 	Pages, Received, Added, Unchanged, Rejected int
+	Blocked                                     int       // of Rejected: blocked by the customer-data guard
 	Cursor                                      time.Time // date_added of the last object stored
 }
 
@@ -311,19 +327,42 @@ func (p *puller) run(ctx context.Context) (pullStats, error) {
 		}
 		s.Pages++
 		s.Received += len(env.Objects)
+		reject := func(msg string) {
+			s.Rejected++
+			if s.Rejected <= remoteMaxShown {
+				fmt.Fprintf(p.warn, "rejected: %s\n", msg)
+			} else if s.Rejected == remoteMaxShown+1 {
+				fmt.Fprintf(p.warn, "more objects rejected; only the first %d are described\n", remoteMaxShown)
+			}
+		}
 		objs := make([]*stix.Object, 0, len(env.Objects))
 		for i, raw := range env.Objects {
 			o, err := checkObject(raw)
 			if err != nil {
-				s.Rejected++
-				if s.Rejected <= remoteMaxShown {
-					fmt.Fprintf(p.warn, "rejected: page %d object %d: %v\n", s.Pages, i, err)
-				} else if s.Rejected == remoteMaxShown+1 {
-					fmt.Fprintf(p.warn, "more objects rejected; only the first %d are described\n", remoteMaxShown)
+				msg := ""
+				if p.guard != nil {
+					// The rejection must not echo a protected value.
+					if r := p.guard.sc.Scan(raw); r.Action != guard.Allow {
+						msg = fmt.Sprintf("page %d object %d: %s", s.Pages, i, r.Reason())
+					}
 				}
+				if msg == "" {
+					msg = fmt.Sprintf("page %d object %d: %v", s.Pages, i, err)
+				}
+				reject(msg)
 				continue
 			}
 			objs = append(objs, o)
+		}
+		if p.guard != nil && len(objs) > 0 {
+			// Screened before anything of the page is stored; blocked
+			// objects go to the source partner's quarantine.
+			kept, n, err := p.guard.screen(ctx, fmt.Sprintf("page %d", s.Pages), objs, reject)
+			s.Blocked += n
+			if err != nil {
+				return s, err
+			}
+			objs = kept
 		}
 		if len(objs) > 0 {
 			outs, err := p.st.Put(ctx, p.into, p.source, objs)

@@ -846,3 +846,76 @@ func TestPullIntoPostgres(t *testing.T) {
 	}
 	rtSameVersions(t, want, rtVersions(t, b.st, into))
 }
+
+// pull --source names a partner with a protected-asset list on this
+// hub: the list screens every pulled object before it is stored, as
+// fusion ingest --org does. The leaky object is reported by rule kind
+// (never the value), counted as rejected, quarantined for the partner
+// and not stored; the clean ones are stored.
+func TestPullSourceGuard(t *testing.T) {
+	ctx := t.Context()
+	a := rtNewServer(t, server.Config{})
+	clean := [][]byte{rtIndicator(1, time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)), rtIndicator(2, time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)), rtIndicator(3, time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC))}
+	rtSeed(t, a, append(append([][]byte{}, clean...), []byte(leakyIndicator)))
+
+	data := t.TempDir()
+	st, err := openStore(ctx, "", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const partnerID = "22222222-3333-4444-8555-666666666666"
+	if err := st.CreateOrg(ctx, store.Org{ID: partnerID, Name: "northwind", Kind: store.KindPartner, Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.NewGuard(st, nil, nil).SetList(ctx, partnerID, []byte(hubAssets), ""); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	var out, errb bytes.Buffer
+	args := []string{"pull", a.root, "--collection", a.coll, "--token", a.mirrorToken, "--data", data, "--page-size", "2", "--source", "northwind"}
+	if code := run(ctx, args, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1 (one object blocked)\nstdout %s\nstderr %s", code, out.String(), errb.String())
+	}
+	const leakyID = "indicator--0b8a2a61-2d9b-4d35-9c0d-6f0b1e1f0a01"
+	if !strings.Contains(errb.String(), "rejected: page ") || !strings.Contains(errb.String(), leakyID) || !strings.Contains(errb.String(), "cidr") {
+		t.Errorf("stderr does not report the blocked object by id and rule kind:\n%s", errb.String())
+	}
+	if !strings.Contains(errb.String(), "customer-data guard: 1 objects blocked") {
+		t.Errorf("no guard summary:\n%s", errb.String())
+	}
+	if strings.Contains(errb.String()+out.String(), "198.51.100") {
+		t.Errorf("output echoes the protected value:\n%s\n%s", out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "pulled 4 objects") || !strings.Contains(out.String(), "3 new, 0 unchanged, 1 rejected") {
+		t.Errorf("stdout %q", out.String())
+	}
+
+	st, err = openStore(ctx, "", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got := rtVersions(t, st, store.DefaultCollectionID)
+	want := map[string][]byte{}
+	for _, raw := range clean {
+		o, err := stix.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[o.ID+"@"+stix.FormatTimestamp(o.Version())] = raw
+	}
+	rtSameVersions(t, want, got)
+	for k := range got {
+		if strings.HasPrefix(k, leakyID) {
+			t.Errorf("the blocked object was stored: %s", k)
+		}
+	}
+	q, err := server.NewGuard(st, nil, nil).QuarantineList(ctx, partnerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || q[0].ID != leakyID || q[0].Via != "pull" || q[0].Collection != store.DefaultCollectionID {
+		t.Errorf("quarantine %+v, want the leaky indicator via pull", q)
+	}
+}

@@ -299,7 +299,7 @@ type QuarantineEntry struct {
 	Type        string         `json:"type,omitempty"`
 	Collection  string         `json:"collection"`
 	Quarantined time.Time      `json:"quarantined"`
-	Via         string         `json:"via"` // "taxii" (with the status id) or "ingest"
+	Via         string         `json:"via"` // "taxii" (with the status id), "ingest" or "pull"
 	Status      string         `json:"status,omitempty"`
 	Reason      string         `json:"reason"`
 	Findings    []QFinding     `json:"findings,omitempty"`
