@@ -387,6 +387,7 @@ func (g *ingestGuard) screen(ctx context.Context, file string, b []*stix.Object,
 	}
 	keep := b[:0:0]
 	var q []server.Blocked
+	var redacted []*guard.Result
 	blocked := 0
 	for i, o := range b {
 		switch res[i].Action {
@@ -396,6 +397,7 @@ func (g *ingestGuard) screen(ctx context.Context, file string, b []*stix.Object,
 		case guard.Redact:
 			if ro, err := parseValid(res[i].Redacted); err == nil {
 				keep = append(keep, ro)
+				redacted = append(redacted, &res[i])
 				continue
 			}
 			res[i].Action = guard.Block
@@ -406,6 +408,12 @@ func (g *ingestGuard) screen(ctx context.Context, file string, b []*stix.Object,
 		q = append(q, server.Blocked{Raw: o.Raw, Result: &res[i]})
 	}
 	g.n += blocked
+	if g.hub != nil {
+		// Blocked objects are recorded by Quarantine.
+		if err := g.hub.Record(ctx, g.orgID, g.coll, redacted); err != nil {
+			return nil, blocked, fmt.Errorf("customer-data guard: %w", err)
+		}
+	}
 	if g.hub != nil && len(q) > 0 {
 		if err := g.hub.Quarantine(ctx, g.orgID, g.coll, g.via, "", g.sc.List(), q); err != nil {
 			return nil, blocked, fmt.Errorf("customer-data guard: %w", err)

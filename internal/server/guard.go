@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"fusion/internal/audit"
 	"fusion/internal/guard"
 	"fusion/internal/store"
 	"fusion/internal/taxii"
@@ -144,7 +146,44 @@ func (g *Guard) SetList(ctx context.Context, orgID string, text []byte, action s
 	g.cache[orgID] = &guardEntry{meta: mb, sc: guard.NewScanner(l, guard.Options{Redact: action == GuardRedact})}
 	g.mu.Unlock()
 	g.log.Info("guard list set", "org_id", orgID, "assets", m.Assets, "digest", m.Digest, "action", m.Action)
+	var d [32]byte
+	if b, err := hex.DecodeString(strings.TrimPrefix(m.Digest, "sha256:")); err == nil && len(b) == len(d) {
+		copy(d[:], b)
+	}
+	if _, err := g.st.AppendLog(ctx, [][]byte{audit.AssetsSet(m.Updated, audit.ActorFrom(ctx), orgID, d, m.Assets)}); err != nil {
+		return m, fmt.Errorf("the protected-asset list was set but the audit log refused its entry: %w", err)
+	}
 	return m, nil
+}
+
+// Record appends one audit entry per decision in res that is not Allow
+// (object id, action, rule kinds; never a matched value or an asset):
+// source is the partner whose list decided, the actor the one ctx
+// carries (audit.WithActor; none for an operator's command).
+func (g *Guard) Record(ctx context.Context, source, collection string, res []*guard.Result) error {
+	var es [][]byte
+	for _, r := range res {
+		if r == nil || r.Action == guard.Allow {
+			continue
+		}
+		action := GuardBlock
+		if r.Action == guard.Redact {
+			action = GuardRedact
+		}
+		var rules []string
+		for _, f := range r.Findings {
+			rules = append(rules, f.Rule.String())
+		}
+		es = append(es, audit.Guard(audit.GuardDecision{Time: g.now(), Actor: audit.ActorFrom(ctx), Source: source,
+			Collection: collection, ObjectID: r.ID, Action: action, Rules: rules}))
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	if _, err := g.st.AppendLog(ctx, es); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	return nil
 }
 
 // Meta returns the organisation's list meta data; ErrNoGuardList if it
@@ -335,6 +374,13 @@ type Blocked struct {
 func (g *Guard) Quarantine(ctx context.Context, orgID, collection, via, status string, list *guard.List, objs []Blocked) error {
 	if len(objs) == 0 {
 		return nil
+	}
+	res := make([]*guard.Result, len(objs))
+	for i := range objs {
+		res[i] = objs[i].Result
+	}
+	if err := g.Record(ctx, orgID, collection, res); err != nil {
+		return fmt.Errorf("quarantine: %w", err)
 	}
 	now := g.now().UTC()
 	g.qmu.Lock()
