@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"fusion/internal/audit"
 	"fusion/internal/match"
 	"fusion/internal/policy"
 	"fusion/internal/stix"
@@ -29,6 +31,13 @@ import (
 // role), and unless policy.Filter shows the version to the caller. A hit
 // the caller may not see leaves no trace: no line, no count, no header;
 // the response is the same as for no match.
+//
+// With an audit log (Config.Audit), a response that reports hits is
+// recorded before its body is written: one audit.Served call per
+// collection of the versions reported (Path audit.PathMatch), all appended
+// together, naming exactly the indicator versions the caller is shown. A
+// response without visible hits records nothing, so a hidden hit leaves
+// no trace in the log either.
 
 // Limits of one match request.
 const (
@@ -153,6 +162,9 @@ func (s *Server) matchHandler(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.auditMatch(r.Context(), c, hits, shown); err != nil {
+		return err
+	}
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	bw := bufio.NewWriterSize(w, 32<<10)
@@ -245,9 +257,48 @@ func jsonLineObservables(body []byte) ([]match.Observable, []int, error) {
 	return obs, lineOf, nil
 }
 
+// auditMatch records in the audit log (when there is one) the indicator
+// versions a match response reports to the caller: the versions of shown
+// that some hit names, grouped by collection in order of first hit, one
+// audit.Served call per collection, appended together. It returns once
+// the entries are stored; an error means the response must not be sent.
+// Nothing is recorded when no hit is shown.
+func (s *Server) auditMatch(ctx context.Context, c policy.Caller, hits []match.Hit, shown map[match.Ref]*hitDetails) error {
+	if s.cfg.Audit == nil || len(shown) == 0 {
+		return nil
+	}
+	var colls []string
+	byColl := map[string][]store.Version{}
+	seen := make(map[match.Ref]bool, len(shown))
+	for i := range hits {
+		ref := hits[i].Ref
+		d, ok := shown[ref]
+		if !ok || seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		if _, ok := byColl[ref.Collection]; !ok {
+			colls = append(colls, ref.Collection)
+		}
+		byColl[ref.Collection] = append(byColl[ref.Collection], d.version)
+	}
+	now := s.cfg.Now()
+	var es [][]byte
+	n := 0
+	for _, coll := range colls {
+		es = append(es, audit.Served(audit.Access{Time: now, Actor: c.Org.ID, Path: audit.PathMatch, Collection: coll}, byColl[coll])...)
+		n += len(byColl[coll])
+	}
+	if _, err := s.cfg.Audit.Append(ctx, es); err != nil {
+		return fmt.Errorf("audit log: record %d indicator versions matched for %s: %w", n, c.Org.Name, err)
+	}
+	return nil
+}
+
 // hitDetails is what a response line shows of an indicator version the
 // caller may see, taken from the caller's (redacted) copy.
 type hitDetails struct {
+	version    store.Version // what the audit log names (ID, Modified, Source; no Raw)
 	name       string
 	source     string
 	confidence *int
@@ -328,7 +379,7 @@ func (s *Server) visibleHits(ctx context.Context, c policy.Caller, hits []match.
 		for _, v := range vis {
 			var ind indicatorJSON
 			_ = json.Unmarshal(v.Raw, &ind, json.RejectUnknownMembers(false))
-			d := &hitDetails{name: ind.Name, confidence: ind.Confidence, source: s.feed.orgName(ctx, v.Source)}
+			d := &hitDetails{version: store.Version{ID: v.ID, Modified: v.Modified, Source: v.Source}, name: ind.Name, confidence: ind.Confidence, source: s.feed.orgName(ctx, v.Source)}
 			if d.related, err = s.related(ctx, filter, coll, v.ID); err != nil {
 				return nil, err
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"fusion/internal/audit"
 	"fusion/internal/policy"
 	"fusion/internal/server"
 	"fusion/internal/store"
@@ -34,13 +35,20 @@ type matchEnv struct {
 
 func newMatchEnv(t *testing.T, open opener) *matchEnv {
 	t.Helper()
-	e := &env{tb: t, st: open(t), now: time.Now().UTC()}
+	return newMatchEnvLog(t, open(t), nil)
+}
+
+// newMatchEnvLog is newMatchEnv over st, with lg (when not nil) as the
+// server's audit log.
+func newMatchEnvLog(t *testing.T, st store.Store, lg *audit.Log) *matchEnv {
+	t.Helper()
+	e := &env{tb: t, st: st, now: time.Now().UTC()}
 	if _, err := server.Bootstrap(t.Context(), e.st, t.TempDir(), adminToken, e.now); err != nil {
 		t.Fatal(err)
 	}
 	// The clock moves with real time: the test posts versions with
 	// modified timestamps after the start.
-	srv := server.New(e.st, server.Config{Logger: quietLogger(), Rate: -1})
+	srv := server.New(e.st, server.Config{Logger: quietLogger(), Rate: -1, Audit: lg})
 	e.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(e.srv.Close)
 	m := &matchEnv{env: e, tok: map[string]string{}, ids: map[string]string{}}
