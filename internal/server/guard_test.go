@@ -269,11 +269,33 @@ func leakCheck(t *testing.T, where, body string, values []string) {
 	}
 	for _, v := range values {
 		for _, s := range texts {
-			if strings.Contains(s, strings.ToLower(v)) {
+			if containsValue(s, strings.ToLower(v)) {
 				t.Errorf("%s contains the protected value %q", where, v)
 				return
 			}
 		}
+	}
+}
+
+// containsValue reports whether v occurs in s. A value of digits only (an
+// AS number, an address as a decimal integer) counts only where it is not
+// part of a longer number, since date_added timestamps carry microseconds
+// and "…09:50:01.645112Z" must not read as AS 64511.
+func containsValue(s, v string) bool {
+	if strings.Trim(v, "0123456789") != "" {
+		return strings.Contains(s, v)
+	}
+	isDigit := func(b byte) bool { return b >= '0' && b <= '9' }
+	for i := 0; ; {
+		j := strings.Index(s[i:], v)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(v)
+		if (start == 0 || !isDigit(s[start-1])) && (end == len(s) || !isDigit(s[end])) {
+			return true
+		}
+		i = start + 1
 	}
 }
 
@@ -674,5 +696,22 @@ func (g *guardEnv) checkQuarantine(t *testing.T, c guardCorpus, failed map[strin
 	}
 	if r := g.do("DELETE", qpath+"/"+victim, g.nwWrite, "", nil); r.code != 404 {
 		t.Errorf("second drop: %d", r.code)
+	}
+}
+
+func TestContainsValue(t *testing.T) {
+	for _, c := range []struct {
+		s, v string
+		want bool
+	}{
+		{`"date_added":"2026-11-29T09:50:01.645112Z"`, "64511", false},
+		{`"number":64511,`, "64511", true},
+		{`as64511`, "64511", true},
+		{`164511 and 64511`, "64511", true},
+		{`acme-corp.example`, "acme-corp.example", true},
+	} {
+		if got := containsValue(c.s, c.v); got != c.want {
+			t.Errorf("containsValue(%q, %q) = %v, want %v", c.s, c.v, got, c.want)
+		}
 	}
 }
