@@ -30,7 +30,7 @@ func benchEntries() int64 {
 	return 1_000_000
 }
 
-// acceptedEntry is an object.accepted entry of realistic size (about 330
+// acceptedEntry is an object.accepted entry of realistic size (419
 // bytes), distinct per i.
 func acceptedEntry(i int64) []byte {
 	e := Entry{Kind: KindObjectAccepted, V: SchemaVersion, Time: FormatTime(t0.Add(time.Duration(i) * time.Microsecond)),
