@@ -130,6 +130,7 @@ func (l *Log) Integrate(ctx context.Context) (int64, error) {
 				return old, fmt.Errorf("%w: %d entries, tree of %d", ErrLogShrunk, target, old)
 			}
 		}
+		l.forgetLeaves(old) // integrated, perhaps by another node
 		if old >= target {
 			return old, nil
 		}
@@ -229,6 +230,9 @@ func (l *Log) rememberLeaves(first int64, hs []tlog.Hash) {
 func (l *Log) forgetLeaves(size int64) {
 	l.leafMu.Lock()
 	defer l.leafMu.Unlock()
+	if len(l.leaves) == 0 {
+		return
+	}
 	for i := range l.leaves {
 		if i < size {
 			delete(l.leaves, i)
