@@ -196,7 +196,7 @@ func (db *DB) checkpointer() {
 // Cache sizes of the writer and of each reader connection, and how much
 // of the file a reader maps into memory.
 const (
-	writerCacheKiB = 64 << 10 // 256 MiB cost 550 MB of RSS on a 1M-object ingest for no measurable speed
+	writerCacheKiB = 32 << 10 // 1M-object ingest on a quiet machine: 43k objects/s, 199 MiB peak RSS (64 MiB: 41k/s, 292 MiB)
 	readerCacheKiB = 32 << 10
 	readerMmap     = 1 << 40
 )
