@@ -220,20 +220,31 @@ func versionString(v *store.Version) string {
 	return formatDateAdded(v.DateAdded)
 }
 
-func (h *Handler) manifest(w http.ResponseWriter, r *http.Request) error {
+// collectionPage answers the collection-wide listings (objects and
+// manifest): the caller's read access, the list filters, one page the
+// policy lets the caller see, and its served entry in the audit log.
+func (h *Handler) collectionPage(r *http.Request, path string, metaOnly bool) (listPage, error) {
 	c, col, _, err := h.collectionFor(r, needRead)
 	if err != nil {
-		return err
+		return listPage{}, err
 	}
 	f, err := parseFilters(r.URL.Query(), paramsList, h.cfg.MaxPageSize)
 	if err != nil {
-		return err
+		return listPage{}, err
 	}
-	p, err := h.listVisible(r.Context(), c, col, f.query(true), f.limit)
+	p, err := h.listVisible(r.Context(), c, col, f.query(metaOnly), f.limit)
 	if err != nil {
-		return err
+		return listPage{}, err
 	}
-	if err := h.served(r.Context(), c, col, audit.PathTAXIIManifest, p.versions); err != nil {
+	if err := h.served(r.Context(), c, col, path, p.versions); err != nil {
+		return listPage{}, err
+	}
+	return p, nil
+}
+
+func (h *Handler) manifest(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.collectionPage(r, audit.PathTAXIIManifest, true)
+	if err != nil {
 		return err
 	}
 	res := manifestResource{More: p.more, Next: p.next()}
@@ -259,19 +270,8 @@ func (f filters) query(metaOnly bool) store.Query {
 }
 
 func (h *Handler) getObjects(w http.ResponseWriter, r *http.Request) error {
-	c, col, _, err := h.collectionFor(r, needRead)
+	p, err := h.collectionPage(r, audit.PathTAXIIObjects, false)
 	if err != nil {
-		return err
-	}
-	f, err := parseFilters(r.URL.Query(), paramsList, h.cfg.MaxPageSize)
-	if err != nil {
-		return err
-	}
-	p, err := h.listVisible(r.Context(), c, col, f.query(false), f.limit)
-	if err != nil {
-		return err
-	}
-	if err := h.served(r.Context(), c, col, audit.PathTAXIIObjects, p.versions); err != nil {
 		return err
 	}
 	return writeEnvelope(w, p)
