@@ -138,6 +138,12 @@ type Grant struct {
 	Write      bool
 }
 
+// Record is one named value (see Store.GetRecord).
+type Record struct {
+	Key   string
+	Value []byte
+}
+
 // Store is everything Fusion persists. Implementations are safe for
 // concurrent use; every method honours ctx cancellation.
 type Store interface {
@@ -209,9 +215,16 @@ type Store interface {
 
 	// Records are small named values that must survive and be shared by
 	// all nodes (TAXII status resources, pull positions, settings).
-	// GetRecord returns ErrNotFound for a missing key.
+	// GetRecord returns ErrNotFound for a missing key. ListRecords
+	// returns, in bytewise key order, at most limit records whose key
+	// starts with prefix and sorts strictly after after (empty: from the
+	// first); page by passing the last key returned as after. An error if
+	// limit <= 0. DeleteRecord removes a key; a missing key is not an
+	// error.
 	GetRecord(ctx context.Context, key string) ([]byte, error)
 	SetRecord(ctx context.Context, key string, value []byte) error
+	ListRecords(ctx context.Context, prefix, after string, limit int) ([]Record, error)
+	DeleteRecord(ctx context.Context, key string) error
 
 	// Log is the audit log's storage. Every mutating method above calls
 	// the installed Recorder inside its transaction (see log.go).

@@ -465,6 +465,64 @@ func testRecords(t *testing.T, s store.Store) {
 	if got, _ := s.GetRecord(ctx, "pull/feed-a"); len(got) != 5 {
 		t.Errorf("a later SetRecord of another key changed this one: %q", got)
 	}
+	testListRecords(t, s)
+}
+
+// testListRecords: prefix listing in bytewise key order with paging,
+// and DeleteRecord.
+func testListRecords(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	// Bytewise order: 'Z' < 'a' < 'é' (0xc3 0xa9); a locale collation
+	// would put them differently. Keys outside the prefix on both sides.
+	keys := []string{"q/org1/Zeta", "q/org1/a", "q/org1/a/b", "q/org1/b", "q/org1/é", "q/org10/x", "q/org1", "q/org0/z"}
+	for i, k := range keys {
+		if err := s.SetRecord(ctx, k, []byte{byte(i)}); err != nil {
+			t.Fatalf("SetRecord(%q): %v", k, err)
+		}
+	}
+	want := []string{"q/org1/Zeta", "q/org1/a", "q/org1/a/b", "q/org1/b", "q/org1/é"}
+	var got []string
+	after := ""
+	for range 10 {
+		rs, err := s.ListRecords(ctx, "q/org1/", after, 2)
+		if err != nil {
+			t.Fatalf("ListRecords after %q: %v", after, err)
+		}
+		if len(rs) > 2 {
+			t.Fatalf("ListRecords returned %d records over the limit 2", len(rs))
+		}
+		if len(rs) == 0 {
+			break
+		}
+		for _, r := range rs {
+			got = append(got, r.Key)
+			if i := slices.Index(keys, r.Key); len(r.Value) != 1 || int(r.Value[0]) != i {
+				t.Errorf("record %q has value %v, want [%d]", r.Key, r.Value, i)
+			}
+		}
+		after = rs[len(rs)-1].Key
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ListRecords pages = %q, want %q", got, want)
+	}
+	if rs, err := s.ListRecords(ctx, "q/none/", "", 5); err != nil || len(rs) != 0 {
+		t.Errorf("ListRecords of an empty prefix = %v, %v; want none", rs, err)
+	}
+	if _, err := s.ListRecords(ctx, "q/", "", 0); err == nil {
+		t.Error("ListRecords with limit 0: no error")
+	}
+	if err := s.DeleteRecord(ctx, "q/org1/a"); err != nil {
+		t.Fatalf("DeleteRecord: %v", err)
+	}
+	if err := s.DeleteRecord(ctx, "q/org1/a"); err != nil {
+		t.Errorf("DeleteRecord of a missing key: %v", err)
+	}
+	_, err := s.GetRecord(ctx, "q/org1/a")
+	wantErr(t, "GetRecord after DeleteRecord", err, store.ErrNotFound)
+	rs, err := s.ListRecords(ctx, "q/org1/", "", 10)
+	if err != nil || len(rs) != 4 || rs[1].Key != "q/org1/a/b" {
+		t.Errorf("ListRecords after DeleteRecord = %v, %v", rs, err)
+	}
 }
 
 // testContextCancelled: every method returns an error wrapping
