@@ -1,8 +1,10 @@
 package stix
 
 import (
+	"math"
 	"net/netip"
 	"strings"
+	"time"
 
 	"fusion/internal/stix/pattern"
 )
@@ -19,12 +21,39 @@ func ruleSpecVersion(c *checker, obj int32) {
 	}
 }
 
-// ruleModified: modified MUST be later than or equal to created (spec 3.2).
+// ruleModified: modified MUST be later than or equal to created (spec 3.2),
+// and the version key must be one Fusion can store (ruleVersionKey).
 func ruleModified(c *checker, obj int32) {
 	cr, ok1 := c.timeOf(obj, "created")
 	mo, ok2 := c.timeOf(obj, "modified")
 	if ok1 && ok2 && mo.Before(cr) {
 		c.failAt("modified", "must be later than or equal to created")
+	}
+	ruleVersionKey(c, obj)
+}
+
+// Version keys are kept as nanoseconds since 1970 in a signed 64-bit
+// integer, which covers 1677-09-21 to 2262-04-11.
+var (
+	minVersionKey = time.Unix(0, math.MinInt64).UTC()
+	maxVersionKey = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// ruleVersionKey: not a rule of the spec (which allows years 0000 to
+// 9999) but of the stores: an object whose version key (modified, else
+// created) lies outside the range they keep is rejected here, with its
+// own error, rather than failing the whole batch it would be stored in.
+func ruleVersionKey(c *checker, obj int32) {
+	key := "modified"
+	t, ok := c.timeOf(obj, key)
+	if !ok {
+		key = "created"
+		if t, ok = c.timeOf(obj, key); !ok {
+			return
+		}
+	}
+	if t.Before(minVersionKey) || t.After(maxVersionKey) {
+		c.failAt(key, "%s is outside the range Fusion can store as a version key (1677-09-21 to 2262-04-11)", t.Format(time.RFC3339))
 	}
 }
 

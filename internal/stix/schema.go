@@ -431,7 +431,7 @@ func init() {
 	typeClass["bundle"] = 0
 }
 
-var markingDefinition = spec("marking-definition", clMeta, rules(ruleSpecVersion, ruleMarkingDefinition), props(
+var markingDefinition = spec("marking-definition", clMeta, rules(ruleSpecVersion, ruleVersionKey, ruleMarkingDefinition), props(
 	r("type", tString),
 	r("spec_version", tString),
 	r("id", tRefAny),

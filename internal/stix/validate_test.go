@@ -84,6 +84,8 @@ func TestValidateInvalid(t *testing.T) {
 		{"sco embedded timestamp", "x509-certificate", []edit{put("x509_v3_extensions.private_key_usage_period_not_before", "yesterday")}, "x509_v3_extensions.private_key_usage_period_not_before", "RFC 3339"},
 		{"meta created seconds only", "marking-definition", []edit{put("created", "2016-08-01T00:00:00Z")}, "created", "millisecond"},
 		{"meta object_modified", "language-content", []edit{put("object_modified", "2017-02-08")}, "object_modified", "RFC 3339"},
+		{"sdo modified beyond storable years", "identity", []edit{put("modified", "2300-01-01T00:00:00.000Z")}, "modified", "outside the range Fusion can store"},
+		{"meta created before storable years", "marking-definition", []edit{put("created", "1600-01-01T00:00:00.000Z")}, "created", "outside the range Fusion can store"},
 		{"custom modified before created", "x-acme-widget", []edit{put("modified", "2016-04-06T20:03:47.000Z")}, "modified", "later than"},
 
 		// required properties, per type
