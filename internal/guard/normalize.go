@@ -774,6 +774,7 @@ func isSoloRune(r rune) bool {
 var (
 	alnum     [256]bool // A-Z a-z 0-9
 	hostByte  [256]bool // alnum, '-', '.', '_'
+	hexByte   [256]bool // 0-9 a-f A-F
 	v6Byte    [256]bool // hex digits, ':', '.'
 	localByte [256]byte // e-mail local part
 )
@@ -785,6 +786,7 @@ func init() {
 		alnum[c] = an
 		hostByte[c] = an || b == '-' || b == '.' || b == '_'
 		v6Byte[c] = isHex(b) || b == ':' || b == '.'
+		hexByte[c] = isHex(b)
 		if an || strings.IndexByte(".!#$%&'*+/=?^_`{|}~-", b) >= 0 {
 			localByte[c] = 1
 		}

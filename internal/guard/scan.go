@@ -220,7 +220,22 @@ type state struct {
 	refs     []ref
 	pending  []pendingASN
 	trunc    bool
+
+	// clean holds short strings this state scanned and found clean, two
+	// maps for the two contexts (bare numbers as AS numbers or not). The
+	// outcome of scanText depends only on the string, that context and the
+	// scanner's list, so a string found here needs no second scan: property
+	// names, types, vocabulary values and identifier types repeat in every
+	// object.
+	clean [2]map[string]struct{}
 }
+
+// Clean-string cache bounds: strings up to cleanMaxLen bytes, at most
+// cleanMaxEntries per map (then the map starts afresh).
+const (
+	cleanMaxLen     = 48
+	cleanMaxEntries = 4096
+)
 
 type seg struct {
 	key []byte
@@ -514,7 +529,7 @@ func keyFlags(key []byte, depth int) uint8 {
 	if string(key) == "number" {
 		fl |= vfNumber
 	}
-	if containsFold(key, "asn") {
+	if len(key) >= 3 && containsFold(key, "asn") {
 		fl |= vfASN
 	}
 	if depth == 1 {
@@ -531,8 +546,9 @@ func keyFlags(key []byte, depth int) uint8 {
 }
 
 func containsFold(b []byte, w string) bool {
+	c0 := lower(w[0])
 	for i := 0; i+len(w) <= len(b); i++ {
-		if hasPrefixFold(b[i:], w) {
+		if lower(b[i]) == c0 && hasPrefixFold(b[i:], w) {
 			return true
 		}
 	}
@@ -792,6 +808,28 @@ func (st *state) scanText(s []byte, asnCtx bool) {
 	if t := idTypeLen(s); t > 0 {
 		s = s[:t] // an identifier: only its type part is free to say anything
 	}
+	ctx := 0
+	if asnCtx {
+		ctx = 1
+	}
+	cacheable := len(s) <= cleanMaxLen
+	if cacheable {
+		if _, ok := st.clean[ctx][string(s)]; ok {
+			return
+		}
+	}
+	st.scanText1(s, asnCtx)
+	if cacheable && !st.curHave {
+		c := st.clean[ctx]
+		if c == nil || len(c) >= cleanMaxEntries {
+			c = make(map[string]struct{}, 256)
+			st.clean[ctx] = c
+		}
+		c[string(s)] = struct{}{}
+	}
+}
+
+func (st *state) scanText1(s []byte, asnCtx bool) {
 	fl := classify(s)
 	if fl&(flDigit|flAlpha|flHigh) == 0 {
 		return
@@ -860,10 +898,23 @@ func idTypeLen(s []byte) int {
 		return 0
 	}
 	t := len(s) - 36 - 2
-	if s[t] != '-' || s[t+1] != '-' || !stix.IsUUID(string(s[t+2:])) {
+	if s[t] != '-' || s[t+1] != '-' || !isUUID(s[t+2:]) {
 		return 0
 	}
 	return t
+}
+
+// isUUID is stix.IsUUID on bytes, without a conversion.
+func isUUID(u []byte) bool {
+	if len(u) != 36 || u[8] != '-' || u[13] != '-' || u[18] != '-' || u[23] != '-' {
+		return false
+	}
+	for i, c := range u {
+		if !hexByte[c] && i != 8 && i != 13 && i != 18 && i != 23 {
+			return false
+		}
+	}
+	return true
 }
 
 // names finds the protected names in s: whole words, in order, whatever
