@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -33,11 +34,13 @@ func init() {
 	register(&command{
 		name:    "match",
 		summary: "screen log files and lists of IPs, domains, URLs, e-mail addresses and hashes against the hub's indicators",
-		usage: "[--server URL] [--token T] [--column N | --field NAME | --extract] [--table] FILE...\n\n" +
+		usage: "[--server URL] [--token T] [--column N | --field NAME | --extract] [--table] [--report-sightings] FILE...\n\n" +
 			"Reads each FILE (\"-\" for standard input) as a stream: one value per line by default, the Nth\n" +
 			"column of a CSV file with --column, a field of JSON lines with --field, or every IP address,\n" +
 			"domain name, URL, e-mail address and hash found in any text (defanged forms too) with --extract.\n" +
 			"Prints one JSON line per match (a table with --table) and a summary on standard error.\n" +
+			"With --report-sightings the hub stores a STIX sighting of each matched indicator from your\n" +
+			"organisation (TLP:AMBER; repeated reports add to the same sighting's count).\n" +
 			"common flags: --server URL (env FUSION_SERVER, default http://127.0.0.1:8080), --token TOKEN (env FUSION_TOKEN)",
 		run: runMatch,
 	})
@@ -61,6 +64,7 @@ type matchLine struct {
 	Source     string               `json:"source,omitempty"`
 	Confidence *int                 `json:"confidence,omitempty"`
 	Related    []server.RelatedJSON `json:"related,omitempty"`
+	Sighting   string               `json:"sighting,omitempty"` // --report-sightings: the sighting reported
 }
 
 // origin is where a value sent to the hub came from.
@@ -81,10 +85,14 @@ type matchOpts struct {
 	extract bool
 	table   bool
 	chunk   int
+	report  bool // --report-sightings
 }
 
 type matchStats struct {
 	lines, observables, matches atomic.Int64
+
+	sightMu   sync.Mutex
+	sightings map[string]bool // sighting ids the hub reported (--report-sightings)
 }
 
 func runMatch(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
@@ -95,6 +103,7 @@ func runMatch(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	fs.BoolVar(&o.extract, "extract", false, "extract every IP address, domain name, URL, e-mail address and hash from any text")
 	fs.BoolVar(&o.table, "table", false, "print matches as a table instead of JSON lines")
 	fs.IntVar(&o.chunk, "chunk", 10000, "values per request (at most 1,000,000)")
+	fs.BoolVar(&o.report, "report-sightings", false, "report a STIX sighting of each matched indicator to the hub, from your organisation (aggregated per indicator)")
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -150,7 +159,7 @@ func runMatch(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 		if sendErr != nil {
 			continue // drain
 		}
-		if sendErr = c.screen(ctx, ch, files, &st, out, tw); sendErr != nil {
+		if sendErr = c.screen(ctx, ch, files, o.report, &st, out, tw); sendErr != nil {
 			cancel()
 		}
 	}
@@ -165,6 +174,9 @@ func runMatch(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	d := time.Since(start)
 	fmt.Fprintf(stderr, "%d lines read, %d observables, %d matches in %.1fs (%.0f observables/s)\n",
 		st.lines.Load(), st.observables.Load(), st.matches.Load(), d.Seconds(), rate(st.observables.Load(), d))
+	if o.report {
+		fmt.Fprintf(stderr, "%d sightings reported to the hub (one per matched indicator, aggregated there)\n", len(st.sightings))
+	}
 	if sendErr == nil && ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -348,10 +360,14 @@ func jsonField(line []byte, path string) (string, bool) {
 }
 
 // screen posts one chunk and prints its matches.
-func (c *adminClient) screen(ctx context.Context, ch *matchChunk, files []string, st *matchStats, out *bufio.Writer, tw *tabwriter.Writer) error {
+func (c *adminClient) screen(ctx context.Context, ch *matchChunk, files []string, report bool, st *matchStats, out *bufio.Writer, tw *tabwriter.Writer) error {
 	var res *http.Response
+	url := strings.TrimRight(c.server, "/") + "/api/v1/match"
+	if report {
+		url += "?report_sightings=true"
+	}
 	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimRight(c.server, "/")+"/api/v1/match", bytes.NewReader(ch.body.Bytes()))
+		req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(ch.body.Bytes()))
 		if err != nil {
 			return err
 		}
@@ -402,9 +418,17 @@ func (c *adminClient) screen(ctx context.Context, ch *matchChunk, files []string
 		}
 		o := ch.origin[m.Input]
 		st.matches.Add(1)
+		if m.Sighting != "" {
+			st.sightMu.Lock()
+			if st.sightings == nil {
+				st.sightings = map[string]bool{}
+			}
+			st.sightings[m.Sighting] = true
+			st.sightMu.Unlock()
+		}
 		l := matchLine{File: files[o.file], Line: o.line, Type: m.Type, Value: m.Value, Kind: m.Kind, Matched: m.Matched,
 			Indicator: m.Indicator, Version: m.Version, Collection: m.Collection, Name: m.Name, ValidFrom: m.ValidFrom,
-			ValidUntil: m.ValidUntil, Source: m.Source, Confidence: m.Confidence, Related: m.Related}
+			ValidUntil: m.ValidUntil, Source: m.Source, Confidence: m.Confidence, Related: m.Related, Sighting: m.Sighting}
 		if tw != nil {
 			v := l.Value
 			if l.Matched != "" {

@@ -29,12 +29,20 @@ const matchSHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f
 // its URL and the token of a member country with a read grant.
 func matchServer(t *testing.T) (url, memberToken string) {
 	t.Helper()
+	url, memberToken, _ = matchServerStore(t)
+	return url, memberToken
+}
+
+// matchServerStore is matchServer, also returning the hub's store.
+func matchServerStore(t *testing.T) (url, memberToken string, st store.Store) {
+	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fusion.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fusion.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { db.Close() })
+	st = db
 	now := time.Now()
 	if _, err := server.Bootstrap(ctx, st, t.TempDir(), "cli-match-admin-token-0123456789", now); err != nil {
 		t.Fatal(err)
@@ -80,7 +88,7 @@ func matchServer(t *testing.T) (url, memberToken string) {
 	srv.StartMatching(t.Context())
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return hs.URL, secret
+	return hs.URL, secret, st
 }
 
 func writeMatchFile(t *testing.T, name, content string) string {
@@ -186,4 +194,45 @@ func TestMatchCommand(t *testing.T) {
 			t.Errorf("missing file: %d %s", code, errs)
 		}
 	})
+}
+
+// TestMatchReportSightings: --report-sightings makes the hub store one
+// sighting per matched indicator from the member, whose count adds up
+// over requests (chunks) and runs; the output names it.
+func TestMatchReportSightings(t *testing.T) {
+	url, tok, st := matchServerStore(t)
+	list := writeMatchFile(t, "list.txt", "198.51.100.7\n8.8.8.8\n198.51.100.7\nwww.evil.example.net\n")
+	member := "0a1b2c3d-0000-4000-8000-0000000000a2"
+	sid := server.SightingID(member, "indicator--00000000-0000-4000-8000-000000000001")
+	for run := 1; run <= 2; run++ {
+		code, out, errs := runCLI(t, "match", "--server", url, "--token", tok, "--report-sightings", "--chunk", "1", list)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var sightings []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var m matchLine
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatal(err)
+			}
+			sightings = append(sightings, m.Kind+" "+m.Sighting)
+		}
+		// The subdomain match is weaker than the indicator: no sighting.
+		if want := []string{"exact " + sid, "exact " + sid, "subdomain "}; !slices.Equal(sightings, want) {
+			t.Errorf("run %d: %v, want %v", run, sightings, want)
+		}
+		if !strings.Contains(errs, "\n1 sightings reported to the hub") {
+			t.Errorf("summary: %q", errs)
+		}
+		p, err := st.List(t.Context(), server.SightingsCollectionID, store.Query{IDs: []string{sid}, Limit: 10})
+		if err != nil || len(p.Versions) != 1 {
+			t.Fatalf("sighting %s: %v %v", sid, p.Versions, err)
+		}
+		var s struct {
+			Count int `json:"count"`
+		}
+		if err := json.Unmarshal(p.Versions[0].Raw, &s, json.RejectUnknownMembers(false)); err != nil || s.Count != 2*run {
+			t.Errorf("run %d: count %d (%v), want %d", run, s.Count, err, 2*run)
+		}
+	}
 }

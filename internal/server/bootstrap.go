@@ -48,13 +48,17 @@ type Bootstrapped struct {
 // written to dataDir/admin.token with mode 0600 (the caller prints it
 // once). A store that already has organisations is left alone, and so
 // is one that another node bootstraps at the same moment. Either way the
-// sharing collection is then published (PublishSharing).
+// sharing collection is then published (PublishSharing) and the sightings
+// collection made sure of (EnsureSightings).
 func Bootstrap(ctx context.Context, st store.Store, dataDir, envToken string, now time.Time) (Bootstrapped, error) {
 	res, err := bootstrap(ctx, st, dataDir, envToken, now)
 	if err != nil {
 		return res, err
 	}
 	if err := PublishSharing(ctx, st, now); err != nil {
+		return res, err
+	}
+	if err := EnsureSightings(ctx, st, now); err != nil {
 		return res, err
 	}
 	return res, nil

@@ -17,6 +17,7 @@ import (
 	"fusion/internal/match"
 	"fusion/internal/policy"
 	"fusion/internal/stix"
+	"fusion/internal/stix/pattern"
 	"fusion/internal/store"
 	"fusion/internal/taxii"
 )
@@ -74,6 +75,10 @@ type MatchJSON struct {
 	Source     string        `json:"source,omitempty"` // the organisation that shared the indicator
 	Confidence *int          `json:"confidence,omitempty"`
 	Related    []RelatedJSON `json:"related,omitempty"`
+	// Sighting is the id of the caller's sighting of the indicator, when
+	// the request asked to report sightings (report_sightings=true) and
+	// the match kind is exact, cidr or pattern.
+	Sighting string `json:"sighting,omitempty"`
 }
 
 // RelatedJSON is an object related to a matched indicator by a
@@ -120,6 +125,10 @@ func (s *Server) matchHandler(w http.ResponseWriter, r *http.Request) error {
 	if len(body) > MaxMatchBody {
 		return taxii.Errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes; send it in parts", MaxMatchBody)
 	}
+	report, err := reportSightingsParam(r)
+	if err != nil {
+		return err
+	}
 	kind, err := bodyKind(r.Header.Get("Content-Type"), body)
 	if err != nil {
 		return err
@@ -135,6 +144,7 @@ func (s *Server) matchHandler(w http.ResponseWriter, r *http.Request) error {
 
 	var hits []match.Hit
 	var odIDs []string
+	var observations []pattern.Observation
 	switch kind {
 	case bodyValues:
 		hits, _ = s.feed.idx.LookupLines(body)
@@ -155,7 +165,7 @@ func (s *Server) matchHandler(w http.ResponseWriter, r *http.Request) error {
 		if len(obs) > MaxMatchLines {
 			return taxii.Errorf(http.StatusRequestEntityTooLarge, "%d observed-data objects; at most %d per request", len(obs), MaxMatchLines)
 		}
-		hits, odIDs = s.feed.idx.MatchObservations(obs), ids
+		hits, odIDs, observations = s.feed.idx.MatchObservations(obs), ids, obs
 	}
 
 	shown, err := s.visibleHits(r.Context(), c, hits)
@@ -164,6 +174,13 @@ func (s *Server) matchHandler(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := s.auditMatch(r.Context(), c, hits, shown); err != nil {
 		return err
+	}
+	var sightings map[string]string // indicator id → sighting id
+	if report {
+		sightings, err = s.reportSightings(r.Context(), c.Org, tallySightings(hits, shown, observations, s.cfg.Now()))
+		if err != nil {
+			return fmt.Errorf("reporting sightings for %s: %w", c.Org.Name, err)
+		}
 	}
 
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -181,6 +198,10 @@ func (s *Server) matchHandler(w http.ResponseWriter, r *http.Request) error {
 			Indicator: h.Ref.ID, Version: stix.FormatTimestamp(h.Ref.Modified), Collection: h.Ref.Collection,
 			Name: d.name, Source: d.source, Confidence: d.confidence, Related: d.related,
 		}
+		switch h.Kind {
+		case match.KindExact, match.KindCIDR, match.KindPattern:
+			m.Sighting = sightings[h.Ref.ID]
+		}
 		if !h.ValidFrom.IsZero() {
 			m.ValidFrom = stix.FormatTimestamp(h.ValidFrom)
 		}
@@ -196,6 +217,27 @@ func (s *Server) matchHandler(w http.ResponseWriter, r *http.Request) error {
 	}
 	bw.Flush()
 	return nil
+}
+
+// reportSightingsParam reads the report_sightings query parameter
+// (true/false, 1/0; absent: false). It is a query parameter because none
+// of the three body formats has room for options.
+func reportSightingsParam(r *http.Request) (bool, error) {
+	q := r.URL.Query()
+	vs, ok := q["report_sightings"]
+	if !ok {
+		return false, nil
+	}
+	if len(vs) != 1 {
+		return false, taxii.Errorf(http.StatusBadRequest, "report_sightings is given %d times; give it once", len(vs))
+	}
+	switch vs[0] {
+	case "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	}
+	return false, taxii.Errorf(http.StatusBadRequest, "report_sightings must be true or false, not %q", vs[0])
 }
 
 // bodyKind tells values, JSON lines and bundles apart, by Content-Type

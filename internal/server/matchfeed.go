@@ -65,6 +65,8 @@ type matchFeed struct {
 
 	orgMu    sync.Mutex
 	orgNames map[string]string // organisation id → name (names do not change)
+
+	sightLocks *sightingLocks // serialise sighting updates (match_sightings.go)
 }
 
 func newMatchFeed(st store.Store, log *slog.Logger, now func() time.Time) *matchFeed {
@@ -76,6 +78,8 @@ func newMatchFeed(st store.Store, log *slog.Logger, now func() time.Time) *match
 		byInd:    map[objKey][]string{},
 		cursors:  map[string]time.Time{},
 		orgNames: map[string]string{},
+
+		sightLocks: newSightingLocks(),
 	}
 }
 
