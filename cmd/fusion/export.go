@@ -158,7 +158,9 @@ func orgCaller(ctx context.Context, st store.Store, name string, coll store.Coll
 // of it goes to the operator (operator: the hub organisation's id, or ""
 // on a store without one) — the operator receives the file, also with
 // --as, which only previews what another organisation would get — so
-// nothing leaves the store unlogged.
+// nothing leaves the store unlogged. What the policy withholds from the
+// --as organisation is recorded with it, as denied entries (reason
+// "policy (export --as ORG-ID)"), one per source and page.
 func exportBundle(ctx context.Context, st store.Store, coll store.Collection, caller policy.Caller, operator string, q store.Query, out io.Writer) (int, error) {
 	w := bufio.NewWriterSize(out, 256<<10)
 	id, err := newBundleID()
@@ -178,13 +180,24 @@ func exportBundle(ctx context.Context, st store.Store, coll store.Collection, ca
 			break
 		}
 		q.AddedAfter = page.Versions[len(page.Versions)-1].DateAdded
+		var keys []store.Version // what the page held, when the policy may hide some
+		if flt.NeedsRaw() {
+			keys = make([]store.Version, len(page.Versions))
+			for i := range page.Versions {
+				v := &page.Versions[i]
+				keys[i] = store.Version{ID: v.ID, Modified: v.Modified, Source: v.Source}
+			}
+		}
 		vis, err := flt.Visible(ctx, page.Versions)
 		if err != nil {
 			return n, fmt.Errorf("list collection %s: %w", coll.ID, err)
 		}
-		if len(vis) > 0 {
+		if withheld := withheldOf(keys, vis); len(vis)+len(withheld) > 0 {
 			acc := audit.Access{Time: time.Now(), Actor: operator, To: operator, Path: audit.PathExport, Collection: coll.ID}
-			if _, err := st.AppendLog(ctx, audit.Served(acc, vis)); err != nil {
+			if len(withheld) > 0 {
+				acc.Reason = audit.ReasonPolicy + " (export --as " + caller.Org.ID + ")"
+			}
+			if _, err := st.AppendLog(ctx, audit.Response(acc, vis, withheld)); err != nil {
 				return n, fmt.Errorf("audit log: %w", err)
 			}
 		}
@@ -211,6 +224,21 @@ func exportBundle(ctx context.Context, st store.Store, coll store.Collection, ca
 		w.WriteString("\n]}\n")
 	}
 	return n, w.Flush()
+}
+
+// withheldOf returns the versions of page (ID, Modified and Source only)
+// that are not in vis, the subsequence of it policy.Filter.Visible kept.
+func withheldOf(page, vis []store.Version) []store.Version {
+	var out []store.Version
+	k := 0
+	for _, v := range page {
+		if k < len(vis) && vis[k].ID == v.ID && vis[k].Modified.Equal(v.Modified) {
+			k++
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // newBundleID returns bundle--UUIDv4 (STIX 2.1 section 8).

@@ -38,14 +38,24 @@ const (
 
 // Paths of served and denied entries ("path").
 const (
-	PathTAXIIObjects  = "taxii.objects"
-	PathTAXIIObject   = "taxii.object"
-	PathTAXIIVersions = "taxii.versions"
-	PathTAXIIManifest = "taxii.manifest"
-	PathTAXIIPost     = "taxii.post"
-	PathExport        = "export"
-	PathMatch         = "match"
-	PathReport        = "report"
+	PathTAXIIObjects    = "taxii.objects"
+	PathTAXIIObject     = "taxii.object"
+	PathTAXIIVersions   = "taxii.versions"
+	PathTAXIIManifest   = "taxii.manifest"
+	PathTAXIICollection = "taxii.collection" // denied only: the collection resource
+	PathTAXIIPost       = "taxii.post"
+	PathTAXIIDelete     = "taxii.delete" // denied only
+	PathExport          = "export"
+	PathMatch           = "match"
+	PathReport          = "report"
+)
+
+// Reasons of denied entries ("reason").
+const (
+	ReasonPolicy  = "policy"          // the sharing policy (package policy) hid the versions named
+	ReasonNoGrant = "no grant"        // no grant on the collection: answered as not found
+	ReasonNoRead  = "no read access"  // a grant, but not to read (or not the read role)
+	ReasonNoWrite = "no write access" // a grant, but not to write (or not the write role)
 )
 
 // Item is one object version named by a served or denied entry. In JSON
@@ -129,8 +139,21 @@ type Entry struct {
 // Concerns reports whether the entry concerns organisation org: it acted,
 // the data is its own, or it was acted upon or served to. These are the
 // entries an organisation that is not a hub admin may read.
+//
+// A denied entry concerns only the source of the data it names (Source):
+// the refused organisation got the refusal as its answer already, and the
+// entry would tell it more than that answer did (the ids of objects the
+// policy hid from it, or that a collection it has no grant on exists,
+// where it was told "not found"). A denied entry without a source (a
+// refusal at the collection) is for hub admins only.
 func (e *Entry) Concerns(org string) bool {
-	return org != "" && (e.Actor == org || e.Source == org || e.Org == org)
+	if org == "" {
+		return false
+	}
+	if e.Kind == KindDenied {
+		return e.Source == org
+	}
+	return e.Actor == org || e.Source == org || e.Org == org
 }
 
 // FormatTime is the form of an entry's "t" (and of added, expires and
@@ -354,13 +377,35 @@ func Served(a Access, vs []store.Version) [][]byte {
 }
 
 // Denied returns the entries recording that a policy decision refused a:
-// one without objects when vs is empty, else one per source of vs (as
-// Served does).
+// one without objects when vs is empty (a refusal at the collection:
+// no grant, no read role), else one per source of vs, naming the
+// versions withheld (as Served does). Only ids and version keys go in,
+// never content. Entry.Concerns shows such an entry to the source of the
+// withheld versions and hub admins, never to the refused organisation.
 func Denied(a Access, vs []store.Version) [][]byte {
 	out := accessEntries(KindDenied, a, vs)
 	if len(vs) == 0 {
 		e := accessEntry(KindDenied, a, "")
 		out = append(out, Encode(&e))
+	}
+	return out
+}
+
+// Response returns the entries of one read response, to be appended in
+// one Log.Append call: Served for the versions sent, then, when the
+// policy withheld versions the request matched, one denied entry per
+// source of withheld (reason a.Reason, ReasonPolicy when empty) naming
+// them by id and version. Nothing when both are empty. Read paths list
+// what they hide once per response, never one entry per object, and only
+// versions they examined for this response (not those a look-ahead read
+// past the end of the page).
+func Response(a Access, served, withheld []store.Version) [][]byte {
+	out := accessEntries(KindServed, a, served)
+	if len(withheld) > 0 {
+		if a.Reason == "" {
+			a.Reason = ReasonPolicy
+		}
+		out = append(out, accessEntries(KindDenied, a, withheld)...)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,6 +206,39 @@ func TestServedPerSource(t *testing.T) {
 	}
 	if e, _ := ParseEntry(d[0]); e.Kind != KindDenied || e.Reason != "no grant" || e.Objects != nil {
 		t.Errorf("denied entry %+v", e)
+	} else if e.Concerns("de") {
+		t.Error("a refusal at the collection is shown to the refused organisation")
+	}
+	// One response: served entries, then a denied entry per source of
+	// what the policy withheld, for that source only.
+	r := Response(Access{Time: t0, Actor: "de", Path: PathTAXIIObjects, Collection: "c1"},
+		[]store.Version{{ID: "indicator--1", Source: "acme"}},
+		[]store.Version{{ID: "indicator--2", Source: "telco"}, {ID: "indicator--3", Source: "acme"}, {ID: "indicator--4", Source: "telco"}})
+	if len(r) != 3 {
+		t.Fatalf("Response: %d entries, want 3", len(r))
+	}
+	var kinds, sources []string
+	for _, b := range r {
+		e, err := ParseEntry(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(Encode(&e), b) {
+			t.Errorf("not canonical: %s", b)
+		}
+		kinds, sources = append(kinds, e.Kind), append(sources, e.Source)
+		if e.Kind == KindDenied && (e.Reason != ReasonPolicy || e.Concerns("de") || !e.Concerns(e.Source) || e.Concerns("hub")) {
+			t.Errorf("denied entry %+v: reason or visibility", e)
+		}
+	}
+	if !slices.Equal(kinds, []string{KindServed, KindDenied, KindDenied}) || !slices.Equal(sources, []string{"acme", "telco", "acme"}) {
+		t.Errorf("Response entries: kinds %v sources %v", kinds, sources)
+	}
+	if !bytes.Contains(r[1], []byte(`[["indicator--2"],["indicator--4"]]`)) {
+		t.Errorf("telco's denied entry %s", r[1])
+	}
+	if Response(Access{Time: t0, Actor: "de"}, nil, nil) != nil {
+		t.Error("an empty response made entries")
 	}
 	g, _ := ParseEntry(Guard(GuardDecision{Time: t0, Actor: "acme", Collection: "c1", ObjectID: "x--1", Action: "block",
 		Rules: []string{"name", "cidr", "name"}}))

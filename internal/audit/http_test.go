@@ -72,6 +72,10 @@ func newHub(t testing.TB, open func(testing.TB) *testDB, opts HandlerOptions) *h
 	if _, err := h.l.Append(ctx, Denied(Access{Time: t0, Actor: de, Path: PathTAXIIObject, Collection: store.DefaultCollectionID, Reason: "not visible"}, nil)); err != nil {
 		t.Fatal(err)
 	}
+	// An acme object withheld from de: for acme's eyes (and hub admins'), not de's.
+	if _, err := h.l.Append(ctx, Response(Access{Time: t0, Actor: de, Path: PathTAXIIObjects, Collection: store.DefaultCollectionID}, nil, served[:1])); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := h.l.Integrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -159,13 +163,18 @@ func TestHTTPVisibilityAndProofs(t *testing.T) {
 			hasher := rfc6962.DefaultHasher
 			// What each caller must see, by the test's own account of who
 			// did what: entries naming the organisation as actor, subject
-			// or source.
+			// or source; of denied entries, only those whose withheld data
+			// is its own.
 			id := func(n string) string { return h.orgs[n].ID }
 			for _, who := range []string{"hub-admin", "hub", "acme", "telco", "de"} {
 				name := strings.TrimSuffix(who, "-admin")
 				var want []int64
 				for i, b := range raw {
-					if who == "hub-admin" || bytes.Contains(b, []byte(`"`+id(name)+`"`)) {
+					mine := bytes.Contains(b, []byte(`"`+id(name)+`"`))
+					if bytes.Contains(b, []byte(`"kind":"denied"`)) {
+						mine = bytes.Contains(b, []byte(`"source":"`+id(name)+`"`))
+					}
+					if who == "hub-admin" || mine {
 						want = append(want, int64(i))
 					}
 				}

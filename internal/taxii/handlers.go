@@ -193,7 +193,7 @@ func collectionJSON(c store.Collection, acc Access) collectionResource {
 }
 
 func (h *Handler) collection(w http.ResponseWriter, r *http.Request) error {
-	_, col, acc, err := h.collectionFor(r, needVisible)
+	_, col, acc, err := h.collectionFor(r, needVisible, audit.PathTAXIICollection)
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func versionString(v *store.Version) string {
 // manifest): the caller's read access, the list filters, one page the
 // policy lets the caller see, and its served entry in the audit log.
 func (h *Handler) collectionPage(r *http.Request, path string, metaOnly bool) (listPage, error) {
-	c, col, _, err := h.collectionFor(r, needRead)
+	c, col, _, err := h.collectionFor(r, needRead, path)
 	if err != nil {
 		return listPage{}, err
 	}
@@ -236,7 +236,7 @@ func (h *Handler) collectionPage(r *http.Request, path string, metaOnly bool) (l
 	if err != nil {
 		return listPage{}, err
 	}
-	if err := h.served(r.Context(), c, col, path, p.versions); err != nil {
+	if err := h.served(r.Context(), c, col, path, p.versions, p.hidden); err != nil {
 		return listPage{}, err
 	}
 	return p, nil
@@ -315,20 +315,30 @@ func objectID(r *http.Request) (string, error) {
 
 // objectExists tells a missing object (404) from filters that matched
 // none of its versions (an empty page). An object none of whose versions
-// the caller may see is missing, so that a 404 reveals nothing.
-func (h *Handler) objectExists(r *http.Request, c policy.Caller, col store.Collection, id string) error {
+// the caller may see is missing, so that a 404 reveals nothing; but when
+// it is in the collection that 404 is a refusal, recorded as a denied
+// entry naming the versions withheld (hidden: those the request's own
+// filters already examined and hid; if none, every version of the
+// object).
+func (h *Handler) objectExists(r *http.Request, c policy.Caller, col store.Collection, id, path string, hidden []store.Version) error {
 	p, err := h.listVisible(r.Context(), c, col, store.Query{IDs: []string{id}, Versions: store.VersionMatch{All: true}, MetaOnly: true}, 1)
 	if err != nil {
 		return err
 	}
 	if len(p.versions) == 0 {
+		if len(hidden) == 0 {
+			hidden = p.hidden
+		}
+		if len(hidden) > 0 {
+			h.denied(r.Context(), c, col.ID, path, audit.ReasonPolicy, hidden)
+		}
 		return Errorf(http.StatusNotFound, "object %s not found in collection %s", id, col.ID)
 	}
 	return nil
 }
 
 func (h *Handler) getObject(w http.ResponseWriter, r *http.Request) error {
-	c, col, _, err := h.collectionFor(r, needRead)
+	c, col, _, err := h.collectionFor(r, needRead, audit.PathTAXIIObject)
 	if err != nil {
 		return err
 	}
@@ -347,18 +357,18 @@ func (h *Handler) getObject(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(p.versions) == 0 && !p.more {
-		if err := h.objectExists(r, c, col, id); err != nil {
+		if err := h.objectExists(r, c, col, id, audit.PathTAXIIObject, p.hidden); err != nil {
 			return err
 		}
 	}
-	if err := h.served(r.Context(), c, col, audit.PathTAXIIObject, p.versions); err != nil {
+	if err := h.served(r.Context(), c, col, audit.PathTAXIIObject, p.versions, p.hidden); err != nil {
 		return err
 	}
 	return writeEnvelope(w, p)
 }
 
 func (h *Handler) objectVersions(w http.ResponseWriter, r *http.Request) error {
-	c, col, _, err := h.collectionFor(r, needRead)
+	c, col, _, err := h.collectionFor(r, needRead, audit.PathTAXIIVersions)
 	if err != nil {
 		return err
 	}
@@ -378,11 +388,11 @@ func (h *Handler) objectVersions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(p.versions) == 0 && !p.more {
-		if err := h.objectExists(r, c, col, id); err != nil {
+		if err := h.objectExists(r, c, col, id, audit.PathTAXIIVersions, p.hidden); err != nil {
 			return err
 		}
 	}
-	if err := h.served(r.Context(), c, col, audit.PathTAXIIVersions, p.versions); err != nil {
+	if err := h.served(r.Context(), c, col, audit.PathTAXIIVersions, p.versions, p.hidden); err != nil {
 		return err
 	}
 	res := versionsResource{More: p.more, Next: p.next()}
@@ -396,7 +406,7 @@ func (h *Handler) objectVersions(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) deleteObject(w http.ResponseWriter, r *http.Request) error {
 	// Deleting needs both: a client that may not read the collection
 	// must not learn whether an object is in it.
-	c, col, acc, err := h.collectionFor(r, needWrite)
+	c, col, acc, err := h.collectionFor(r, needWrite, audit.PathTAXIIDelete)
 	if err != nil {
 		return err
 	}

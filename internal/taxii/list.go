@@ -3,6 +3,7 @@ package taxii
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"fusion/internal/audit"
 	"fusion/internal/policy"
@@ -24,6 +25,20 @@ type listPage struct {
 	// resume is where the next page starts: the date_added of the last
 	// version examined (returned or hidden by policy).
 	resume store.Version
+	// hidden are the versions the policy withheld from the caller among
+	// those examined up to resume (ID, Modified and Source only): what
+	// the response's denied entries name. A version a look-ahead read
+	// past resume is not in it (the next page examines it again).
+	hidden []store.Version
+}
+
+// pageKey is what listVisible remembers of a store page's versions to
+// tell the hidden ones from the visible ones after policy.Filter.Visible
+// (which compacts the page in place).
+type pageKey struct {
+	id     string
+	mod    time.Time
+	source string
 }
 
 // listVisible reads versions of col matching q in date_added order and
@@ -35,12 +50,15 @@ type listPage struct {
 // into an empty page because of policy filtering. With q.MetaOnly the
 // versions are still read with Raw unless the caller is a hub admin (the
 // decision needs the objects' facts); Raw is dropped again before
-// returning.
+// returning. The hidden versions examined are in the page's hidden.
 func (h *Handler) listVisible(ctx context.Context, c policy.Caller, col store.Collection, q store.Query, limit int) (listPage, error) {
 	var p listPage
 	flt := policy.NewFilter(h.st, c, col)
 	metaOnly := q.MetaOnly
-	q.MetaOnly = metaOnly && !flt.NeedsRaw()
+	filtered := flt.NeedsRaw() // false: a hub admin, from whom nothing is hidden
+	q.MetaOnly = metaOnly && !filtered
+	var keys []pageKey
+	keep := 0 // len(p.hidden) when the last version was kept
 	// Ask for one more than needed: its presence answers "more?".
 	for scans := 0; ; scans++ {
 		want := limit - len(p.versions) + 1
@@ -57,21 +75,45 @@ func (h *Handler) listVisible(ctx context.Context, c policy.Caller, col store.Co
 		}
 		last := page.Versions[len(page.Versions)-1]
 		last.Raw = nil
+		if filtered {
+			keys = keys[:0]
+			for i := range page.Versions {
+				v := &page.Versions[i]
+				keys = append(keys, pageKey{v.ID, v.Modified, v.Source})
+			}
+		}
+		n := len(page.Versions)
 		vis, err := flt.Visible(ctx, page.Versions)
 		if err != nil {
 			return p, err
 		}
-		for i := range vis {
+		// Walk the store page in order: vis is the subsequence of it the
+		// caller may see (a version is unique by id and modified).
+		k := 0
+		for i := range n {
+			if filtered {
+				key := &keys[i]
+				if k >= len(vis) || vis[k].ID != key.id || !vis[k].Modified.Equal(key.mod) {
+					p.hidden = append(p.hidden, store.Version{ID: key.id, Modified: key.mod, Source: key.source})
+					continue
+				}
+			}
+			v := vis[k]
+			k++
 			if metaOnly {
-				vis[i].Raw = nil
+				v.Raw = nil
 			}
 			if len(p.versions) == limit {
-				// A visible version beyond the page: there is more.
+				// A visible version beyond the page: there is more. What
+				// was hidden after the page's last version is examined
+				// again by the next page.
 				p.more = true
 				p.resume = p.versions[limit-1]
+				p.hidden = p.hidden[:keep]
 				return p, nil
 			}
-			p.versions = append(p.versions, vis[i])
+			p.versions = append(p.versions, v)
+			keep = len(p.hidden)
 		}
 		p.resume = last
 		q.AddedAfter = last.DateAdded
@@ -93,19 +135,36 @@ func (p listPage) next() string {
 	return encodeCursor(p.resume.DateAdded)
 }
 
-// served records in the audit log (when there is one) that the versions
-// of one response are sent to the caller by path: one audit.Served call
-// per response (its entries, one per source organisation, are appended
-// together). It returns once they are stored; an error means the response
-// must not be sent, so that nothing is served unlogged. An empty page is
+// served records in the audit log (when there is one) what one response
+// sends the caller by path and what the policy withheld from it: one
+// audit.Response per response (a served entry per source of vs, a denied
+// entry per source of hidden), appended together. It returns once they
+// are stored; an error means the response must not be sent, so that
+// nothing is served unlogged. A response that sends and hides nothing is
 // no entry.
-func (h *Handler) served(ctx context.Context, c policy.Caller, col store.Collection, path string, vs []store.Version) error {
-	if h.cfg.Audit == nil || len(vs) == 0 {
+func (h *Handler) served(ctx context.Context, c policy.Caller, col store.Collection, path string, vs, hidden []store.Version) error {
+	if h.cfg.Audit == nil || len(vs)+len(hidden) == 0 {
 		return nil
 	}
-	es := audit.Served(audit.Access{Time: h.cfg.Now(), Actor: c.Org.ID, Path: path, Collection: col.ID}, vs)
+	es := audit.Response(audit.Access{Time: h.cfg.Now(), Actor: c.Org.ID, Path: path, Collection: col.ID}, vs, hidden)
 	if _, err := h.cfg.Audit.Append(ctx, es); err != nil {
-		return fmt.Errorf("audit log: record %d versions served to %s: %w", len(vs), c.Org.Name, err)
+		return fmt.Errorf("audit log: record %d versions served to %s (%d withheld): %w", len(vs), c.Org.Name, len(hidden), err)
 	}
 	return nil
+}
+
+// denied records a refusal that sends nothing (the collection refused,
+// an object answered as not found though it exists): a denied entry with
+// reason, naming the withheld versions if any. A refusal stays a refusal
+// when its entry cannot be stored (nothing leaves the store, and turning
+// the answer into an error would tell the caller that something exists):
+// the failure goes to the server log.
+func (h *Handler) denied(ctx context.Context, c policy.Caller, collection, path, reason string, withheld []store.Version) {
+	if h.cfg.Audit == nil {
+		return
+	}
+	es := audit.Denied(audit.Access{Time: h.cfg.Now(), Actor: c.Org.ID, Path: path, Collection: collection, Reason: reason}, withheld)
+	if _, err := h.cfg.Audit.Append(ctx, es); err != nil {
+		h.log.Error("audit log: record a refusal", "org", c.Org.Name, "collection", collection, "path", path, "err", err)
+	}
 }

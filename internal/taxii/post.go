@@ -12,6 +12,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"fusion/internal/audit"
 	"fusion/internal/guard"
 	"fusion/internal/policy"
 	"fusion/internal/stix"
@@ -73,7 +74,7 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
 	if err := checkContentType(r); err != nil {
 		return err
 	}
-	c, col, _, err := h.collectionFor(r, needWrite)
+	c, col, _, err := h.collectionFor(r, needWrite, audit.PathTAXIIPost)
 	if err != nil {
 		return err
 	}

@@ -225,8 +225,10 @@ const (
 // collectionFor resolves {root}/{coll} (an id or an alias) for the
 // caller. A collection the caller has no grant on is a 404, as if it did
 // not exist (section 5.2: "or the client does not have access"); one it
-// sees but may not read or write as asked is a 403.
-func (h *Handler) collectionFor(r *http.Request, n need) (policy.Caller, store.Collection, Access, error) {
+// sees but may not read or write as asked is a 403. Both refusals of an
+// existing collection are denied entries in the audit log (path says
+// which request; see denied).
+func (h *Handler) collectionFor(r *http.Request, n need, path string) (policy.Caller, store.Collection, Access, error) {
 	c, err := caller(r)
 	if err != nil {
 		return c, store.Collection{}, Access{}, err
@@ -243,10 +245,13 @@ func (h *Handler) collectionFor(r *http.Request, n need) (policy.Caller, store.C
 	notFound := Errorf(http.StatusNotFound, "collection %q not found in API root %q", ref, root)
 	switch {
 	case !acc.Visible:
+		h.denied(r.Context(), c, col.ID, path, audit.ReasonNoGrant, nil)
 		return c, col, acc, notFound
 	case n == needRead && !acc.Read:
+		h.denied(r.Context(), c, col.ID, path, audit.ReasonNoRead, nil)
 		return c, col, acc, Errorf(http.StatusForbidden, "%s may not read collection %q", c.Org.Name, ref)
 	case n == needWrite && !acc.Write:
+		h.denied(r.Context(), c, col.ID, path, audit.ReasonNoWrite, nil)
 		return c, col, acc, Errorf(http.StatusForbidden, "%s may not write to collection %q", c.Org.Name, ref)
 	}
 	return c, col, acc, nil
