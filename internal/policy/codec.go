@@ -6,26 +6,45 @@ import (
 	"fmt"
 )
 
-// factsFormat is the first byte of the binary form; a change of layout
-// gets a new one.
+// factsFormat is the first byte of the binary form. A change of layout,
+// and any change to what FactsOf extracts, gets a new one: stores keep
+// facts computed at write time (StoredFacts), and readers derive the
+// facts of a version stored with another format from its Raw instead.
 const factsFormat = 1
+
+// Bits of the flags byte.
+const (
+	flagBroken = 1
+	// flagMeta: ID and Type are not encoded; they are the store version's
+	// (StoredFacts and VersionFacts only).
+	flagMeta = 2
+)
 
 // MarshalBinary encodes the facts compactly, for a store that keeps them
 // beside each version. UnmarshalBinary reads them back.
 func (f *Facts) MarshalBinary() ([]byte, error) { return f.AppendBinary(nil) }
 
 // AppendBinary appends the binary form of f to b.
-func (f *Facts) AppendBinary(b []byte) ([]byte, error) {
+func (f *Facts) AppendBinary(b []byte) ([]byte, error) { return f.appendBinary(b, false) }
+
+// appendBinary appends the binary form, leaving ID and Type out (and
+// setting flagMeta) when meta is set.
+func (f *Facts) appendBinary(b []byte, meta bool) ([]byte, error) {
 	if f.TLP&^allLevels != 0 || f.Floor&^allLevels != 0 {
 		return nil, fmt.Errorf("facts: invalid TLP level")
 	}
 	var flags byte
 	if f.Broken {
-		flags |= 1
+		flags |= flagBroken
+	}
+	if meta {
+		flags |= flagMeta
 	}
 	b = append(b, factsFormat, byte(f.TLP), byte(f.Floor), flags)
-	b = appendStr(b, f.ID)
-	b = appendStr(b, f.Type)
+	if !meta {
+		b = appendStr(b, f.ID)
+		b = appendStr(b, f.Type)
+	}
 	b = appendStr(b, f.CreatedByRef)
 	b = appendStrs(b, f.AllowCountries)
 	b = appendStrs(b, f.DenyCountries)
@@ -71,18 +90,33 @@ var errCorrupt = errors.New("facts: corrupt binary form")
 
 // UnmarshalBinary decodes what MarshalBinary encoded. Corrupt input is an
 // error, never a panic.
-func (f *Facts) UnmarshalBinary(data []byte) error {
-	d := decoder{b: data, s: string(data)}
+func (f *Facts) UnmarshalBinary(data []byte) error { return f.decode(data, false, "", "") }
+
+// decode decodes the binary form; with meta, a form without ID and Type
+// (flagMeta) is accepted and takes id and typ.
+func (f *Facts) decode(data []byte, meta bool, id, typ string) error {
 	if len(data) < 4 || data[0] != factsFormat {
 		return errCorrupt
 	}
-	if Levels(data[1])&^allLevels != 0 || Levels(data[2])&^allLevels != 0 || data[3]&^1 != 0 {
+	allowed := byte(flagBroken)
+	if meta {
+		allowed |= flagMeta
+	}
+	if Levels(data[1])&^allLevels != 0 || Levels(data[2])&^allLevels != 0 || data[3]&^allowed != 0 {
 		return errCorrupt
 	}
-	g := Facts{TLP: Levels(data[1]), Floor: Levels(data[2]), Broken: data[3]&1 != 0}
-	d.b = d.b[4:]
-	g.ID = d.str()
-	g.Type = d.str()
+	g := Facts{TLP: Levels(data[1]), Floor: Levels(data[2]), Broken: data[3]&flagBroken != 0}
+	d := decoder{b: data[4:]}
+	if data[3]&flagMeta != 0 {
+		g.ID, g.Type = id, typ
+		if len(d.b) > 0 {
+			d.s = string(d.b) // one copy holds every decoded string
+		}
+	} else {
+		d.s = string(d.b)
+		g.ID = d.str()
+		g.Type = d.str()
+	}
 	g.CreatedByRef = d.str()
 	g.AllowCountries = d.strs()
 	g.DenyCountries = d.strs()

@@ -55,10 +55,12 @@ func (f *Filter) NeedsRaw() bool { return !f.caller.IsHubAdmin() }
 // hub admin reads). Versions the caller may not see are dropped; callers
 // that page must remember where the store page ended before calling.
 //
-// For each version not the caller's own, Visible reads its facts from Raw
-// (FactsOf; unreadable facts fail closed) and looks up, in one batch of
-// store queries in the filter's collection (Versions zero: the latest
-// version of each id), every object the page references, following
+// For each version not the caller's own, Visible takes its facts from the
+// store (VersionFacts: the blob kept at write time, else parsed from Raw;
+// unreadable facts fail closed) and looks up, in one batch of
+// metadata-only store queries in the filter's collection (Versions zero:
+// the latest version of each id; Raw is read only for versions stored
+// without facts), every object the page references, following
 // relationship and sighting endpoints of endpoints as far as CanRead
 // does. A reference to an object not in the collection counts as one the
 // caller may not see. The error is the store's.
@@ -79,7 +81,7 @@ func (f *Filter) Visible(ctx context.Context, vs []store.Version) ([]store.Versi
 			continue // the source sees its own objects as stored
 		}
 		need[i] = true
-		facts[i], _ = FactsOf(v.Raw) // an error leaves Broken facts: hidden
+		facts[i] = VersionFacts(v) // unreadable facts are Broken: hidden
 		f.ids = facts[i].AppendRefs(f.ids)
 	}
 	var targets Targets
@@ -136,22 +138,47 @@ func (f *Filter) load(ctx context.Context, ids []string) (Targets, error) {
 			n := min(len(todo), refBatch)
 			batch := todo[:n]
 			todo = todo[n:]
-			q := store.Query{IDs: batch, Limit: n}
-			for {
-				page, err := f.st.List(ctx, f.coll, q)
+			loaded, err := f.list(ctx, store.Query{IDs: batch, Limit: n, MetaOnly: true})
+			if err != nil {
+				return nil, err
+			}
+			// Versions stored without facts: read again with Raw.
+			var old []string
+			for i := range loaded {
+				if !hasStoredFacts(&loaded[i]) {
+					old = append(old, loaded[i].ID)
+				}
+			}
+			if len(old) > 0 {
+				withRaw, err := f.list(ctx, store.Query{IDs: old, Limit: len(old)})
 				if err != nil {
-					return nil, fmt.Errorf("loading referenced objects: %w", err)
+					return nil, err
 				}
-				targets.Add(page.Versions, f.def)
-				for i := range page.Versions {
-					next = targets[page.Versions[i].ID].Facts.AppendRequired(next)
+				loaded = append(loaded, withRaw...)
+			}
+			targets.Add(loaded, f.def)
+			for _, id := range batch {
+				if t, ok := targets[id]; ok {
+					next = t.Facts.AppendRequired(next)
 				}
-				if !page.More || len(page.Versions) == 0 {
-					break
-				}
-				q.AddedAfter = page.Versions[len(page.Versions)-1].DateAdded
 			}
 		}
 	}
 	return targets, nil
+}
+
+// list reads every version q selects in the filter's collection.
+func (f *Filter) list(ctx context.Context, q store.Query) ([]store.Version, error) {
+	var out []store.Version
+	for {
+		page, err := f.st.List(ctx, f.coll, q)
+		if err != nil {
+			return nil, fmt.Errorf("loading referenced objects: %w", err)
+		}
+		out = append(out, page.Versions...)
+		if !page.More || len(page.Versions) == 0 {
+			return out, nil
+		}
+		q.AddedAfter = page.Versions[len(page.Versions)-1].DateAdded
+	}
 }

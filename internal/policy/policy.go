@@ -88,16 +88,19 @@ func (m Targets) Lookup(id string) (Target, bool) {
 
 // Add records versions loaded for references (for instance with store.List
 // by the ids AppendRefs and AppendRequired gave, Versions zero meaning the
-// latest) as targets, with their facts computed from Raw (failing closed
-// when Raw cannot be read) and def their collection's default. A later
-// version of an id replaces an earlier one.
+// latest) as targets, with their facts (VersionFacts: the stored blob, else
+// read from Raw, failing closed when neither can be read) and def their
+// collection's default. A later version of an id replaces an earlier one;
+// of two loads of the same version, the first with readable facts counts
+// (a metadata-only load of a version stored without facts has none).
 func (m Targets) Add(vs []store.Version, def Level) {
 	for i := range vs {
 		v := &vs[i]
-		if old, ok := m[v.ID]; ok && old.modified.After(v.Modified) {
+		if old, ok := m[v.ID]; ok && (old.modified.After(v.Modified) ||
+			old.modified.Equal(v.Modified) && !old.Facts.Broken) {
 			continue
 		}
-		f, _ := FactsOf(v.Raw)
+		f := VersionFacts(v)
 		m[v.ID] = Target{Source: v.Source, DefaultTLP: def, Facts: &f, modified: v.Modified}
 	}
 }

@@ -32,6 +32,10 @@ type Object struct {
 	// Raw is the object's JSON as received, compacted. It is the
 	// authoritative content: everything not typed above lives only here.
 	Raw []byte
+
+	// facts caches the facts blob of Raw computed ahead of store.Put
+	// (PrepareFacts, FactsBlob in facts.go).
+	facts factsCache
 }
 
 // Version is the object's version key: modified, else created, else the

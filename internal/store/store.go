@@ -54,7 +54,18 @@ type Version struct {
 	DateAdded   time.Time // server-assigned, microsecond precision, strictly increasing per collection
 	Source      string    // id of the organisation that submitted it; empty when loaded by an operator
 	Revoked     bool
-	Raw         []byte // nil when the query asked for metadata only
+	// Latest: when read, this was the object's last version in the
+	// collection (the highest version key), the one match[version]=last
+	// selects.
+	Latest bool
+	Raw    []byte // nil when the query asked for metadata only
+	// Facts is the blob derived from Raw at write time by the function
+	// package policy installs (stix.Object.FactsBlob: the version's policy
+	// facts in policy's binary form), returned by List with or without
+	// MetaOnly. Nil for versions stored before the store kept facts (or by
+	// a program that does not link policy): readers then derive them from
+	// Raw. Existing rows are not backfilled.
+	Facts []byte
 }
 
 // PutOutcome says what Put did with one input object.
@@ -86,7 +97,7 @@ type Query struct {
 	Versions     VersionMatch
 	SpecVersions []string
 	Limit        int  // maximum versions returned; must be > 0
-	MetaOnly     bool // leave Version.Raw nil
+	MetaOnly     bool // leave Version.Raw nil (Facts are still returned)
 }
 
 // Page is one page of a listing in date_added order.
@@ -155,7 +166,9 @@ type Store interface {
 	// organisation's id. The result is aligned with objs. ErrNotFound if
 	// the collection does not exist; any other failure (a nil object, a
 	// cancelled context, a version key the backend cannot store) fails the
-	// whole batch and stores nothing.
+	// whole batch and stores nothing. Each new version is stored with
+	// o.FactsBlob(), computed from exactly the Raw stored: callers that
+	// want it computed off the writer's path call o.PrepareFacts first.
 	Put(ctx context.Context, collection, source string, objs []*stix.Object) ([]PutOutcome, error)
 
 	// List returns the versions matching q in date_added order, at most
@@ -166,7 +179,8 @@ type Store interface {
 	// version (so an object that gets a newer version is listed again).
 	// First and last are by version key among the object's versions in
 	// the collection, whatever order they arrived in. Version keys are
-	// compared as instants to the nanosecond. An error if q.Limit <= 0;
+	// compared as instants to the nanosecond. Versions come with Facts and
+	// Latest whether or not q.MetaOnly is set. An error if q.Limit <= 0;
 	// ErrNotFound if the collection does not exist; an empty page is not
 	// an error.
 	List(ctx context.Context, collection string, q Query) (Page, error)

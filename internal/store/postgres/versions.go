@@ -56,6 +56,7 @@ const existingSQL = `SELECT u.id, x.mods, x.first_tid, x.last_tid
 // newRow is one version Put is about to insert.
 type newRow struct {
 	obj         *stix.Object
+	facts       []byte
 	key         int64
 	dateAdded   int64
 	first, last bool
@@ -84,6 +85,7 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 
 	// Everything that needs no database happens before the lock is taken.
 	keys := make([]int64, len(objs))
+	facts := make([][]byte, len(objs)) // before the lock: see FactsBlob
 	ids := make([]string, 0, len(objs))
 	idSeen := make(map[string]struct{}, len(objs))
 	for i, o := range objs {
@@ -98,6 +100,7 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 			return nil, fmt.Errorf("postgres: put: objs[%d] (%s): %w", i, o.ID, err)
 		}
 		keys[i] = k
+		facts[i] = o.FactsBlob()
 		if _, ok := idSeen[o.ID]; !ok {
 			idSeen[o.ID] = struct{}{}
 			ids = append(ids, o.ID)
@@ -190,7 +193,7 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 		inBatch[vk] = struct{}{}
 		last = max(now, last+1)
 		r := len(rowsNew)
-		rowsNew = append(rowsNew, newRow{obj: o, key: k, dateAdded: last})
+		rowsNew = append(rowsNew, newRow{obj: o, facts: facts[i], key: k, dateAdded: last})
 		out[i] = store.PutOutcome{Added: true, DateAdded: microsTime(last)}
 		if st == nil {
 			state[o.ID] = &objState{min: k, max: k, firstRow: r, lastRow: r}
@@ -240,9 +243,9 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 	// arrays, measured 10-30% per 1,000-object batch), then clear the
 	// flags they took over, record last_added and commit in one round trip.
 	n := 0
-	vals := make([]any, 11)
+	vals := make([]any, 12)
 	if _, err := c.CopyFrom(ctx, pgx.Identifier{"versions"},
-		[]string{"coll", "date_added", "id", "modified", "type", "spec_version", "source", "revoked", "is_first", "is_last", "raw"},
+		[]string{"coll", "date_added", "id", "modified", "type", "spec_version", "source", "revoked", "is_first", "is_last", "raw", "facts"},
 		pgx.CopyFromFunc(func() ([]any, error) {
 			if n == len(rowsNew) {
 				return nil, nil
@@ -251,7 +254,7 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 			n++
 			vals[0], vals[1], vals[2], vals[3] = seq, r.dateAdded, r.obj.ID, r.key
 			vals[4], vals[5], vals[6], vals[7] = r.obj.Type, r.obj.SpecVersion, source, r.obj.Revoked
-			vals[8], vals[9], vals[10] = r.first, r.last, r.obj.Raw
+			vals[8], vals[9], vals[10], vals[11] = r.first, r.last, r.obj.Raw, r.facts
 			return vals, nil
 		})); err != nil {
 		return nil, fmt.Errorf("postgres: put: copy %d versions: %w", len(rowsNew), err)
@@ -337,7 +340,7 @@ func (db *DB) List(ctx context.Context, collection string, q store.Query) (store
 		da, modified int64
 		v            store.Version
 	)
-	dest := []any{&da, &v.ID, &v.Type, &v.SpecVersion, &modified, &v.Source, &v.Revoked}
+	dest := []any{&da, &v.ID, &v.Type, &v.SpecVersion, &modified, &v.Source, &v.Revoked, &v.Latest, &v.Facts}
 	if !q.MetaOnly {
 		dest = append(dest, &v.Raw)
 	}
@@ -376,7 +379,7 @@ func (db *DB) List(ctx context.Context, collection string, q store.Query) (store
 // scan per type, each stopped at the limit, merged by date_added: an ANY
 // over types would have to read and sort every matching version.
 func listSQL(collection string, q store.Query) (string, []any) {
-	cols := "date_added, id, type, spec_version, modified, source, revoked"
+	cols := "date_added, id, type, spec_version, modified, source, revoked, is_last, facts"
 	if !q.MetaOnly {
 		cols += ", raw"
 	}

@@ -48,6 +48,7 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 		return nil, err
 	}
 	keys := make([]int64, len(objs))
+	facts := make([][]byte, len(objs)) // before the write lock: see FactsBlob
 	for i, o := range objs {
 		if o == nil {
 			return nil, fmt.Errorf("sqlite: put: object %d is nil", i)
@@ -57,8 +58,9 @@ func (db *DB) Put(ctx context.Context, collection, source string, objs []*stix.O
 			return nil, fmt.Errorf("sqlite: put: object %d (%s): %w", i, o.ID, err)
 		}
 		keys[i] = k
+		facts[i] = o.FactsBlob()
 	}
-	out, err := db.put(ctx, collection, source, objs, keys)
+	out, err := db.put(ctx, collection, source, objs, keys, facts)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: put %d objects into %s: %w", len(objs), collection, err)
 	}
@@ -128,10 +130,10 @@ type row struct {
 const (
 	lookupChunk = 400 // ids per existing-object query
 	insertChunk = 64  // rows per INSERT statement
-	insertCols  = 12
+	insertCols  = 13
 )
 
-func (db *DB) put(ctx context.Context, collection, source string, objs []*stix.Object, keys []int64) ([]store.PutOutcome, error) {
+func (db *DB) put(ctx context.Context, collection, source string, objs []*stix.Object, keys []int64, facts [][]byte) ([]store.PutOutcome, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -223,7 +225,7 @@ func (db *DB) put(ctx context.Context, collection, source string, objs []*stix.O
 	if err := clearFlag(ctx, tx, "is_last", seq, clearLast); err != nil {
 		return nil, err
 	}
-	if err := db.insertRows(ctx, tx, seq, source, objs, hashes, rows); err != nil {
+	if err := db.insertRows(ctx, tx, seq, source, objs, hashes, facts, rows); err != nil {
 		return nil, err
 	}
 	if len(rows) > 0 {
@@ -325,7 +327,7 @@ func clearFlag(ctx context.Context, tx *sql.Tx, col string, seq int64, added []a
 }
 
 // insertRows inserts the new versions, insertChunk rows per statement.
-func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, seq int64, source string, objs []*stix.Object, hashes []int64, rows []row) error {
+func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, seq int64, source string, objs []*stix.Object, hashes []int64, facts [][]byte, rows []row) error {
 	full := tx.StmtContext(ctx, db.stmts.insert)
 	args := make([]any, 0, insertChunk*insertCols)
 	for len(rows) > 0 {
@@ -335,7 +337,7 @@ func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, seq int64, source stri
 		for _, r := range chunk {
 			o := objs[r.input]
 			args = append(args, seq, r.added, o.ID, hashes[r.input], r.key, o.Type, o.SpecVersion, source,
-				boolInt(o.Revoked), boolInt(r.first), boolInt(r.last), o.Raw)
+				boolInt(o.Revoked), boolInt(r.first), boolInt(r.last), o.Raw, facts[r.input])
 		}
 		var err error
 		if len(chunk) == insertChunk {
@@ -352,19 +354,19 @@ func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, seq int64, source stri
 
 func insertSQL(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT OR ROLLBACK INTO versions (coll, date_added, id, idh, modified, type, spec_version, source, revoked, is_first, is_last, raw) VALUES `)
+	b.WriteString(`INSERT OR ROLLBACK INTO versions (coll, date_added, id, idh, modified, type, spec_version, source, revoked, is_first, is_last, raw, facts) VALUES `)
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	return b.String()
 }
 
 // listColumns are the columns List reads, in the order scanVersion scans.
 const (
-	metaColumns = `date_added, id, type, spec_version, modified, source, revoked`
+	metaColumns = `date_added, id, type, spec_version, modified, source, revoked, is_last, facts`
 	fullColumns = metaColumns + `, raw`
 )
 
@@ -392,12 +394,12 @@ func (db *DB) List(ctx context.Context, collection string, q store.Query) (store
 	defer rows.Close()
 	page := store.Page{Versions: make([]store.Version, 0, min(q.Limit, 1024))}
 	var (
-		in                       interner
-		buf                      arena
-		added, modified, revoked int64
-		id, typ, spec, source    sql.RawBytes
-		raw                      sql.RawBytes
-		dest                     = []any{&added, &id, &typ, &spec, &modified, &source, &revoked, &raw}
+		in                               interner
+		buf                              arena
+		added, modified, revoked, isLast int64
+		id, typ, spec, source            sql.RawBytes
+		facts, raw                       sql.RawBytes
+		dest                             = []any{&added, &id, &typ, &spec, &modified, &source, &revoked, &isLast, &facts, &raw}
 	)
 	if q.MetaOnly {
 		dest = dest[:len(dest)-1]
@@ -419,6 +421,10 @@ func (db *DB) List(ctx context.Context, collection string, q store.Query) (store
 			DateAdded:   time.UnixMicro(added).UTC(),
 			Source:      in.str(source),
 			Revoked:     revoked != 0,
+			Latest:      isLast != 0,
+		}
+		if facts != nil { // NULL: stored before facts were kept
+			v.Facts = buf.copy(facts)
 		}
 		if !q.MetaOnly {
 			v.Raw = buf.copy(raw)

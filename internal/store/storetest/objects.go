@@ -538,12 +538,16 @@ func testListMetaOnly(t *testing.T, s store.Store) {
 			t.Errorf("MetaOnly version %d: %+v, full listing %+v", i, m, v)
 		}
 	}
+	// Facts and Latest come with every listing (in this file because the
+	// suite's table is in storetest.go).
+	t.Run("Facts", func(t *testing.T) { testFacts(t, s) })
+	t.Run("Latest", func(t *testing.T) { testLatest(t, s) })
 }
 
 func sameVersion(a, b store.Version) bool {
 	return a.Collection == b.Collection && a.ID == b.ID && a.Type == b.Type && a.SpecVersion == b.SpecVersion &&
 		a.Modified.Equal(b.Modified) && a.DateAdded.Equal(b.DateAdded) && a.Source == b.Source &&
-		a.Revoked == b.Revoked && equalBytes(a.Raw, b.Raw)
+		a.Revoked == b.Revoked && a.Latest == b.Latest && equalBytes(a.Raw, b.Raw) && equalBytes(a.Facts, b.Facts)
 }
 
 func testRevokedAndSource(t *testing.T, s store.Store) {

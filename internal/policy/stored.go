@@ -1,0 +1,48 @@
+package policy
+
+import (
+	"fusion/internal/stix"
+	"fusion/internal/store"
+)
+
+// Every program that links the policy stores each version's facts with
+// it: the backends call stix.Object.FactsBlob in Put.
+func init() { stix.SetFactsFunc(StoredFacts) }
+
+// StoredFacts is the blob a store keeps beside a version of o
+// (store.Version.Facts): FactsOf(o.Raw) in the binary form, without the id
+// and type the version carries anyway. Facts FactsOf cannot read are
+// stored as they are returned (Broken: fail closed). It returns nil only
+// if the facts cannot be encoded, which FactsOf's never fail; readers
+// then fall back to Raw.
+func StoredFacts(o *stix.Object) []byte {
+	f, _ := FactsOf(o.Raw)
+	b, err := f.appendBinary(make([]byte, 0, 64), f.ID == o.ID && f.Type == o.Type)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// VersionFacts returns the policy facts of v: decoded from v.Facts when
+// the store kept them in the current format, else read from v.Raw
+// (FactsOf: versions stored before facts were kept, or in an older
+// format). A blob in the current format that does not decode gives Broken
+// facts (fail closed: only the source and hub admins see the version),
+// as does a version with neither usable facts nor Raw.
+func VersionFacts(v *store.Version) Facts {
+	if hasStoredFacts(v) {
+		var f Facts
+		if err := f.decode(v.Facts, true, v.ID, v.Type); err != nil {
+			return brokenFacts(v.ID, v.Type)
+		}
+		return f
+	}
+	f, _ := FactsOf(v.Raw)
+	return f
+}
+
+// hasStoredFacts reports whether v's facts can be had without its Raw.
+func hasStoredFacts(v *store.Version) bool {
+	return len(v.Facts) > 0 && v.Facts[0] == factsFormat
+}
