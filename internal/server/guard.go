@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -282,51 +281,11 @@ func (g *Guard) Screen(ctx context.Context, org store.Org, raws [][]byte) ([]gua
 	if err != nil {
 		return nil, false, err
 	}
-	res, err := screenParallel(ctx, sc, raws, g.Blocked(org.ID))
+	res, err := sc.ScanBatch(ctx, raws, g.Blocked(org.ID)) // scans on every CPU
 	if err != nil {
 		return nil, false, err
 	}
 	return res, true, nil
-}
-
-// screenParallel is sc.ScanBatch spread over the CPUs: the batch is cut
-// into parts scanned concurrently, each with prior. When nothing in any
-// part is blocked, that is what ScanBatch over the whole batch returns
-// (references only ever block objects when something they lead to is
-// blocked, and every id outside a part was looked up in prior or scanned
-// clean in another part). When something is blocked, references may
-// cross parts, so the whole batch is scanned again by ScanBatch.
-func screenParallel(ctx context.Context, sc *guard.Scanner, raws [][]byte, prior guard.BlockedIDs) ([]guard.Result, error) {
-	parts := min(runtime.GOMAXPROCS(0), len(raws)/128)
-	if parts < 2 {
-		return sc.ScanBatch(ctx, raws, prior)
-	}
-	res := make([]guard.Result, len(raws))
-	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	for p := 0; p < parts; p++ {
-		lo, hi := p*len(raws)/parts, (p+1)*len(raws)/parts
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := sc.ScanBatch(ctx, raws[lo:hi], prior)
-			if err != nil {
-				errs[p] = err
-				return
-			}
-			copy(res[lo:hi], r)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	for i := range res {
-		if res[i].Action == guard.Block {
-			return sc.ScanBatch(ctx, raws, prior)
-		}
-	}
-	return res, nil
 }
 
 // QuarantineEntry is one blocked object version as the partner sees it in
