@@ -583,6 +583,36 @@ func (x *Index) Remove(collection, id string) bool {
 	return true
 }
 
+// RemoveCollection forgets every object of a collection (the store
+// deleted it) and returns how many objects the index had there.
+func (x *Index) RemoveCollection(collection string) int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	coll, ok := x.collIdx[collection]
+	if !ok {
+		return 0
+	}
+	s := x.cur.Load()
+	var slots []uint32
+	for _, v := range x.ids.slots {
+		if v != 0 && s.ents.at(v-1).coll == coll {
+			slots = append(slots, v-1)
+		}
+	}
+	for _, slot := range slots {
+		e := s.ents.at(slot)
+		if pos, found, ok := x.ids.find(&s.ents, e.coll, e.idType, &e.uuid); ok && found == slot {
+			s.ents.kill(slot)
+			x.ids.remove(&s.ents, pos)
+			x.garbage++
+		}
+	}
+	if len(slots) > 0 && x.needCompaction(s) {
+		x.compact()
+	}
+	return len(slots)
+}
+
 // Info describes the index's contents.
 type Info struct {
 	Entries     int // indicator versions held, including tombstones and superseded ones not yet compacted

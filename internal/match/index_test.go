@@ -383,6 +383,39 @@ func TestRemove(t *testing.T) {
 	}
 }
 
+func TestRemoveCollection(t *testing.T) {
+	x, _ := newTestIndex(t, Options{})
+	var specs []spec
+	for n := 1; n <= 50; n++ { // enough to move the id table's probe runs
+		specs = append(specs, spec{n: n, pattern: fmt.Sprintf("[domain-name:value = 'd%d.example']", n)},
+			spec{n: n, coll: "c2", pattern: fmt.Sprintf("[domain-name:value = 'd%d.example']", n)})
+	}
+	mustUpdate(t, x, specs...)
+	if n := x.RemoveCollection("c1"); n != 50 {
+		t.Fatalf("RemoveCollection: %d, want 50", n)
+	}
+	for n := 1; n <= 50; n++ {
+		hits, _ := x.LookupString(fmt.Sprintf("d%d.example", n))
+		if len(hits) != 1 || hits[0].Ref.Collection != "c2" {
+			t.Fatalf("d%d.example after RemoveCollection: %+v", n, hits)
+		}
+	}
+	if got := x.Info().Objects; got != 50 {
+		t.Errorf("objects: %d, want 50", got)
+	}
+	if n := x.RemoveCollection("c1"); n != 0 {
+		t.Errorf("again: %d", n)
+	}
+	if n := x.RemoveCollection("nope"); n != 0 {
+		t.Errorf("unknown collection: %d", n)
+	}
+	// The collection's objects may come again, at any version.
+	mustUpdate(t, x, spec{n: 1, pattern: "[domain-name:value = 'd1.example']", modified: "2020-01-01T00:00:00Z"})
+	if hits, _ := x.LookupString("d1.example"); len(hits) != 2 {
+		t.Errorf("re-added: %+v", hits)
+	}
+}
+
 func TestUpdateInput(t *testing.T) {
 	x, _ := newTestIndex(t, Options{})
 	bad := Item{Ref: Ref{Collection: "c1", ID: id(5)}, Raw: []byte(`{"type":"indicator",`)}

@@ -1,16 +1,19 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"iter"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
 
+	"fusion/internal/audit"
 	"fusion/internal/match"
 	"fusion/internal/store"
 )
@@ -23,16 +26,25 @@ import (
 // reads only the store, several nodes sharing one PostgreSQL each keep
 // their own index current from the shared store.
 //
-// Deletions and an older version becoming the latest again are not seen
-// by tailing; the match handler never trusts the index alone (it reads
-// the latest stored version of every hit before reporting it), and the
-// feeder rebuilds the whole index now and then (resyncEvery).
+// Deletions are not seen by tailing versions: the feeder also tails the
+// audit log (store.Log), where the store's Recorder writes an
+// object.deleted entry in the transaction of every Delete and a
+// collection.deleted entry for every DeleteCollection. For a deleted
+// object it forgets the object and indexes the version that is now the
+// latest, if any (an older version becomes the latest again); for a
+// deleted collection it forgets all of it. So deletions change what
+// matches at the next tail, like new versions. A store without a Recorder
+// installed (fusion serve always installs one) has an empty log: then
+// deletions are seen only at the periodic rebuild (resyncEvery). Either
+// way the match handler never trusts the index alone: it reads the latest
+// stored version of every hit before reporting it.
 
 const (
 	tailEvery    = 300 * time.Millisecond
 	compactEvery = 10 * time.Minute
 	resyncEvery  = 30 * time.Minute
 	feedPage     = 1000 // versions per store.List call
+	logPage      = 4096 // audit log entries per ReadLog call
 )
 
 // relatedTypes are the object types a match reports as related to an
@@ -62,6 +74,7 @@ type matchFeed struct {
 	rels    map[objKey]relEdge   // relationship → its indicator end
 	byInd   map[objKey][]string  // indicator → relationship ids
 	cursors map[string]time.Time // collection → last date_added seen (feeder goroutine only)
+	logPos  int64                // audit log entries read (feeder goroutine only)
 
 	orgMu    sync.Mutex
 	orgNames map[string]string // organisation id → name (names do not change)
@@ -146,6 +159,11 @@ func (f *matchFeed) run(ctx context.Context) {
 // sets the cursors to where it stopped reading.
 func (f *matchFeed) build(ctx context.Context) error {
 	start := time.Now()
+	// Deletions logged from here on are applied by the next tail.
+	logPos, err := f.st.LogSize(ctx)
+	if err != nil {
+		return err
+	}
 	cols, err := f.st.ListCollections(ctx, "")
 	if err != nil {
 		return err
@@ -185,6 +203,7 @@ func (f *matchFeed) build(ctx context.Context) error {
 	f.rels, f.byInd = rels, indexRels(rels)
 	f.cursors = cursors
 	f.mu.Unlock()
+	f.logPos = logPos
 	f.log.Info("match index built", "indicators", stats.Indicators, "tombstones", stats.Tombstones,
 		"invalid", stats.Invalid, "relationships", len(rels), "collections", len(cols), "duration", time.Since(start))
 	return nil
@@ -232,7 +251,115 @@ func (f *matchFeed) tail(ctx context.Context) error {
 	}
 	f.cursors = cursors // collections no longer listed are dropped
 	f.mu.Unlock()
+	if err := f.tailDeletions(ctx); err != nil && firstErr == nil {
+		firstErr = err
+	}
 	return firstErr
+}
+
+// Markers of the audit entries tailDeletions acts on, as they appear in
+// an entry's canonical encoding (audit.Encode).
+var (
+	objectDeletedMark     = []byte(`"kind":"` + audit.KindObjectDeleted + `"`)
+	collectionDeletedMark = []byte(`"kind":"` + audit.KindCollectionDeleted + `"`)
+)
+
+// tailDeletions reads the audit log entries appended since the last call
+// and applies the deletions they record.
+func (f *matchFeed) tailDeletions(ctx context.Context) error {
+	size, err := f.st.LogSize(ctx)
+	if err != nil {
+		return err
+	}
+	for f.logPos < size {
+		end := min(size, f.logPos+logPage)
+		es, err := f.st.ReadLog(ctx, f.logPos, end)
+		if err != nil {
+			return err
+		}
+		for _, b := range es {
+			obj, col := bytes.Contains(b, objectDeletedMark), bytes.Contains(b, collectionDeletedMark)
+			if !obj && !col {
+				continue
+			}
+			e, err := audit.ParseEntry(b)
+			if err != nil {
+				f.log.Warn("match index: unreadable audit entry", "err", err)
+				continue
+			}
+			switch {
+			case e.Kind == audit.KindObjectDeleted && e.Collection != "" && e.ID != "":
+				if err := f.deleted(ctx, e.Collection, e.ID); err != nil {
+					return err // read again at the next tail
+				}
+			case e.Kind == audit.KindCollectionDeleted && e.Collection != "":
+				f.collectionDeleted(e.Collection)
+			}
+		}
+		f.logPos = end
+	}
+	return nil
+}
+
+// deleted follows a store Delete of some versions of an object: the index
+// and the relationship cache forget it and take the version that is now
+// the latest, if any.
+func (f *matchFeed) deleted(ctx context.Context, coll, id string) error {
+	var latest []store.Version
+	page, err := f.st.List(ctx, coll, store.Query{IDs: []string{id}, Limit: 1})
+	switch {
+	case errors.Is(err, store.ErrNotFound): // the collection went too
+	case err != nil:
+		return err
+	default:
+		latest = page.Versions
+	}
+	switch idType(id) {
+	case "indicator":
+		f.idx.Remove(coll, id)
+		for _, v := range latest {
+			f.idx.Update(match.Item{Ref: match.Ref{Collection: coll, ID: v.ID, Modified: v.Modified}, Raw: v.Raw})
+		}
+	case "relationship":
+		f.mu.Lock()
+		f.forgetRel(coll, id)
+		for _, v := range latest {
+			f.applyRel(coll, v)
+		}
+		f.mu.Unlock()
+	}
+	return nil
+}
+
+// collectionDeleted forgets a deleted collection's indicators and
+// relationships.
+func (f *matchFeed) collectionDeleted(coll string) {
+	f.idx.RemoveCollection(coll)
+	f.mu.Lock()
+	for k := range f.rels {
+		if k.coll == coll {
+			f.forgetRel(coll, k.id)
+		}
+	}
+	delete(f.cursors, coll)
+	f.mu.Unlock()
+}
+
+// forgetRel drops a relationship from the cache; f.mu must be held.
+func (f *matchFeed) forgetRel(coll, id string) {
+	k := objKey{coll, id}
+	old, had := f.rels[k]
+	if !had {
+		return
+	}
+	delete(f.rels, k)
+	ik := objKey{coll, old.indicator}
+	ids := slices.DeleteFunc(f.byInd[ik], func(x string) bool { return x == id })
+	if len(ids) == 0 {
+		delete(f.byInd, ik)
+	} else {
+		f.byInd[ik] = ids
+	}
 }
 
 type objKeyVersion struct {
