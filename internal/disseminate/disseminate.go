@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -171,6 +172,12 @@ type runner struct {
 	f         fields
 }
 
+// ErrBusy: another run is in progress in this process.
+var ErrBusy = errors.New("a dissemination run is already in progress")
+
+// running serialises the runs of one process (the API and the schedule).
+var running sync.Mutex
+
 // Run disseminates once. It is idempotent: objects already in a member's
 // collection are left alone and a report's id depends only on the member
 // and the objects it names, so a second run over the same objects stores
@@ -180,6 +187,10 @@ func Run(ctx context.Context, st Store, cfg Config) (Result, error) {
 	if cfg.Geo == nil {
 		return Result{}, errors.New("disseminate: no geolocation database")
 	}
+	if !running.TryLock() {
+		return Result{}, ErrBusy
+	}
+	defer running.Unlock()
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

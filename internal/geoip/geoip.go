@@ -39,15 +39,17 @@ type Meta struct {
 // DB is a validated country database. It is safe for concurrent use.
 type DB struct {
 	r    *maxminddb.Reader
+	raw  []byte
 	meta Meta
 
 	mu    sync.RWMutex
 	cache map[uintptr]string // record offset → ISO code ("" for none)
 }
 
-// maxCheckedNetworks is how many networks Parse decodes to find a country
-// field; a country database has one in (nearly) every record.
-const maxCheckedNetworks = 64
+// maxCheckedNetworks is how many networks (with data or without) Parse
+// visits to find a country field. Every visit counts, so that a hostile
+// search tree (nodes shared so that paths multiply) cannot keep it busy.
+const maxCheckedNetworks = 1 << 16
 
 // Parse validates a database held in b and returns it; name (a file
 // name) is used in errors and kept in Meta. It fails with an error naming
@@ -77,31 +79,34 @@ func Parse(name string, b []byte) (db *DB, err error) {
 		return nil, fmt.Errorf("geoip: %s: database type %q is not a country database (want a type naming Country or City, e.g. GeoLite2-Country)", name, md.DatabaseType)
 	}
 	sum := sha256.Sum256(b)
-	db = &DB{r: r, cache: map[uintptr]string{}, meta: Meta{
+	db = &DB{r: r, raw: b, cache: map[uintptr]string{}, meta: Meta{
 		SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b)), Type: md.DatabaseType,
 		IPVersion: int(md.IPVersion), Name: name,
 	}}
 	if md.BuildEpoch > 0 {
 		db.meta.Built = md.BuildTime().UTC()
 	}
-	n, found := 0, false
-	for res := range r.Networks() {
+	n, withData, found := 0, 0, false
+	for res := range r.Networks(maxminddb.IncludeNetworksWithoutData()) {
 		if res.Err() != nil {
 			return nil, fmt.Errorf("geoip: %s: corrupt MaxMind DB file: %v", name, res.Err())
 		}
-		if cc, _ := decodeCountry(res); cc != "" {
-			found = true
-			break
+		if res.Found() {
+			withData++
+			if cc, _ := decodeCountry(res); cc != "" {
+				found = true
+				break
+			}
 		}
 		if n++; n >= maxCheckedNetworks {
 			break
 		}
 	}
 	if !found {
-		if n == 0 {
-			return nil, fmt.Errorf("geoip: %s: the database holds no networks", name)
+		if withData == 0 {
+			return nil, fmt.Errorf("geoip: %s: the database holds no networks with data", name)
 		}
-		return nil, fmt.Errorf("geoip: %s: no country field: none of its first %d networks has country.iso_code or registered_country.iso_code", name, n)
+		return nil, fmt.Errorf("geoip: %s: no country field: none of its first %d networks has country.iso_code or registered_country.iso_code", name, withData)
 	}
 	return db, nil
 }
@@ -181,8 +186,9 @@ func (d *DB) country(res maxminddb.Result) string {
 	return cc
 }
 
-// MaxPrefixNetworks bounds how many of the database's networks Countries
-// examines inside one prefix: a /8 can hold thousands.
+// MaxPrefixNetworks bounds how many of the database's networks (with data
+// or without) Countries examines inside one prefix: a /8 can hold
+// thousands.
 const MaxPrefixNetworks = 4096
 
 // Countries returns the countries of every network of the database that
@@ -221,7 +227,7 @@ func (d *DB) Countries(p netip.Prefix) []string {
 		return out
 	}
 	n := 0
-	for res := range d.r.NetworksWithin(p) {
+	for res := range d.r.NetworksWithin(p, maxminddb.IncludeNetworksWithoutData()) {
 		if res.Err() != nil {
 			break
 		}

@@ -101,6 +101,26 @@ func Current(ctx context.Context, st Records, dataDir string) (*DB, error) {
 	if b, err := os.ReadFile(path); err == nil && int64(len(b)) == m.Size && digest(b) == m.SHA256 {
 		return withMeta(Parse(path, b))(m)
 	}
+	db, err := fromRecords(ctx, st, m)
+	if err != nil {
+		return nil, err
+	}
+	_ = writeAtomic(path, db.raw)
+	return db, nil
+}
+
+// FromStore returns the hub's current database as kept in the store,
+// without touching any file (for nodes that keep no data directory).
+// ErrNotLoaded when none was ever saved.
+func FromStore(ctx context.Context, st Records) (*DB, error) {
+	m, err := current(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return fromRecords(ctx, st, m)
+}
+
+func fromRecords(ctx context.Context, st Records, m Meta) (*DB, error) {
 	var buf bytes.Buffer
 	after := ""
 	for {
@@ -120,7 +140,6 @@ func Current(ctx context.Context, st Records, dataDir string) (*DB, error) {
 	if digest(b) != m.SHA256 {
 		return nil, fmt.Errorf("geoip: the database in the store (%s) is incomplete or corrupt: SHA-256 does not match; load it again with fusion geoip load", m.Name)
 	}
-	_ = writeAtomic(path, b)
 	return withMeta(Parse(m.Name, b))(m)
 }
 
