@@ -838,8 +838,12 @@ func (s *Server) releaseQuarantine(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	n, err := s.guard.QuarantineDrop(r.Context(), o.ID, id)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	var decided *guard.Result
+	if ok {
+		decided = &res[0]
+	}
+	n, err := s.guard.QuarantineRelease(r.Context(), o.ID, coll, id, decided)
+	if err != nil {
 		return err
 	}
 	out := ReleaseJSON{ID: id, Collection: coll, Added: outs[0].Added, Redacted: redacted, Dropped: n}

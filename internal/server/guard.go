@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,7 +45,10 @@ type Guard struct {
 	mu    sync.Mutex
 	cache map[string]*guardEntry // by organisation id
 
-	qmu sync.Mutex // serialises this node's quarantine index updates
+	maxQ     int // MaxQuarantine unless a test says otherwise
+	qmu      sync.Mutex
+	qcache   map[string]*qState // by organisation id: this node's copy of the quarantine's meta records
+	migrated map[string]bool    // organisations whose legacy quarantine index this node moved (or found none)
 }
 
 type guardEntry struct {
@@ -78,15 +82,8 @@ const (
 // entries are dropped.
 const MaxQuarantine = 10000
 
-func guardListKey(orgID string) string     { return "guard:list:" + orgID }
-func guardMetaKey(orgID string) string     { return "guard:meta:" + orgID }
-func quarantineIndexKey(org string) string { return "guard:qindex:" + org }
-func quarantineKey(orgID, id, version string) string {
-	if version == "" {
-		version = "-"
-	}
-	return "guard:q:" + orgID + ":" + id + ":" + version
-}
+func guardListKey(orgID string) string { return "guard:list:" + orgID }
+func guardMetaKey(orgID string) string { return "guard:meta:" + orgID }
 
 // NewGuard returns the guard service over st (now nil: time.Now).
 func NewGuard(st store.Store, log *slog.Logger, now func() time.Time) *Guard {
@@ -96,8 +93,13 @@ func NewGuard(st store.Store, log *slog.Logger, now func() time.Time) *Guard {
 	if now == nil {
 		now = time.Now
 	}
-	return &Guard{st: st, log: log, now: now, cache: map[string]*guardEntry{}}
+	return &Guard{st: st, log: log, now: now, cache: map[string]*guardEntry{},
+		qcache: map[string]*qState{}, migrated: map[string]bool{}, maxQ: MaxQuarantine}
 }
+
+// SetMaxQuarantine changes the bound of every partner's quarantine on
+// this node (MaxQuarantine by default; for tests).
+func (g *Guard) SetMaxQuarantine(n int) { g.maxQ = max(1, n) }
 
 // ErrNoGuardList: the organisation has no protected-asset list.
 var ErrNoGuardList = errors.New("no protected-asset list")
@@ -320,16 +322,66 @@ type Blocked struct {
 	Result *guard.Result
 }
 
-// Quarantine keeps blocked objects for the partner: each under
-// "guard:q:<orgID>:<id>:<version>", listed in the partner's index record
-// (the newest MaxQuarantine entries; older ones are dropped and their
-// records emptied). list is the list the objects were scanned with (for
-// asset line numbers; may be nil).
+// The quarantine keeps one pair of records per blocked object version,
+// written and deleted whole, never read, changed and written back, so
+// that any number of nodes sharing the store can quarantine for the same
+// partner at once without losing an entry:
 //
-// The index is read, changed and written back under a lock of this node;
-// two nodes quarantining for the same partner at the same moment can
-// lose an index entry (the store has no conditional write or record
-// listing yet).
+//	guard:qe:<orgID>:<id>:<version>  the entry with the object as submitted (show, release)
+//	guard:qm:<orgID>:<id>:<version>  the same entry without the object, and the ids a
+//	                                 blocked relationship ties (list, lookups, eviction)
+//	guard:qgen:<orgID>               a random value rewritten after every change
+//
+// Each node keeps the partner's meta records in memory with the qgen value
+// it read before listing them; a lookup reads qgen (one small record) and
+// lists the meta records again only when it changed. A writer writes its
+// records before qgen, so a reader that sees the new qgen lists them.
+//
+// The quarantine is bounded: when a node adding entries finds more than
+// MaxQuarantine, it deletes the oldest (by quarantine time). Nodes adding
+// at the same moment may each see fewer and leave up to their own batches
+// over the bound until the next addition.
+//
+// Before this layout, a single index record "guard:qindex:<orgID>" listed
+// the entries of "guard:q:<orgID>:<id>:<version>"; they are moved to the
+// new records the first time a node touches the partner's quarantine.
+
+func qEntryPrefix(orgID string) string { return "guard:qe:" + orgID + ":" }
+func qMetaPrefix(orgID string) string  { return "guard:qm:" + orgID + ":" }
+func qGenKey(orgID string) string      { return "guard:qgen:" + orgID }
+func qSuffix(id, version string) string {
+	if version == "" {
+		version = "-"
+	}
+	return id + ":" + version
+}
+
+// legacy layout
+func quarantineIndexKey(orgID string) string { return "guard:qindex:" + orgID }
+func legacyQuarantineKey(orgID, id, version string) string {
+	return "guard:q:" + orgID + ":" + qSuffix(id, version)
+}
+
+// qMeta is what a guard:qm record holds.
+type qMeta struct {
+	Entry QuarantineEntry `json:"entry"`
+	Tied  []string        `json:"tied,omitempty"` // a blocked relationship: the vulnerability and observed-data it ties
+}
+
+// qState is one node's copy of a partner's meta records.
+type qState struct {
+	gen   []byte
+	metas []qMeta // oldest first
+	ids   map[string]bool
+	tied  map[string]string
+}
+
+// qListPage is how many records one ListRecords call returns.
+const qListPage = 1000
+
+// Quarantine keeps blocked objects for the partner (see the layout above)
+// and appends one audit entry per object (Record). list is the list the
+// objects were scanned with (for asset line numbers; may be nil).
 func (g *Guard) Quarantine(ctx context.Context, orgID, collection, via, status string, list *guard.List, objs []Blocked) error {
 	if len(objs) == 0 {
 		return nil
@@ -341,13 +393,11 @@ func (g *Guard) Quarantine(ctx context.Context, orgID, collection, via, status s
 	if err := g.Record(ctx, orgID, collection, res); err != nil {
 		return fmt.Errorf("quarantine: %w", err)
 	}
-	now := g.now().UTC()
-	g.qmu.Lock()
-	defer g.qmu.Unlock()
-	idx, err := g.readIndex(ctx, orgID)
-	if err != nil {
+	if err := g.migrate(ctx, orgID); err != nil {
 		return err
 	}
+	now := g.now().UTC()
+	added := 0
 	for _, b := range objs {
 		e := QuarantineEntry{ID: b.Result.ID, Type: b.Result.Type, Version: versionOfRaw(b.Raw),
 			Collection: collection, Quarantined: now, Via: via, Status: status, Reason: b.Result.Reason()}
@@ -363,127 +413,344 @@ func (g *Guard) Quarantine(ctx context.Context, orgID, collection, via, status s
 			}
 			e.Findings = append(e.Findings, qf)
 		}
-		e.Raw = jsontext.Value(b.Raw)
-		rec, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("quarantine: %w", err)
+		if err := g.putEntry(ctx, orgID, e, b.Raw, b.Result.Tied()); err != nil {
+			return err
 		}
-		if err := g.st.SetRecord(ctx, quarantineKey(orgID, e.ID, e.Version), rec); err != nil {
-			return fmt.Errorf("quarantine: %w", err)
-		}
-		e.Raw, e.Findings = nil, nil
-		idx = slices.DeleteFunc(idx, func(x QuarantineEntry) bool { return x.ID == e.ID && x.Version == e.Version })
-		idx = append(idx, e)
+		added++
 	}
-	if over := len(idx) - MaxQuarantine; over > 0 {
-		for _, x := range idx[:over] {
-			if err := g.st.SetRecord(ctx, quarantineKey(orgID, x.ID, x.Version), nil); err != nil {
-				return fmt.Errorf("quarantine: %w", err)
-			}
-		}
-		idx = slices.Delete(idx, 0, over)
+	if added == 0 {
+		return nil
 	}
-	return g.writeIndex(ctx, orgID, idx)
-}
-
-func (g *Guard) readIndex(ctx context.Context, orgID string) ([]QuarantineEntry, error) {
-	b, err := g.st.GetRecord(ctx, quarantineIndexKey(orgID))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && len(b) == 0) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("quarantine index: %w", err)
-	}
-	var idx []QuarantineEntry
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("quarantine index of organisation %s is unreadable", orgID)
-	}
-	return idx, nil
-}
-
-func (g *Guard) writeIndex(ctx context.Context, orgID string, idx []QuarantineEntry) error {
-	if idx == nil {
-		idx = []QuarantineEntry{}
-	}
-	b, err := json.Marshal(idx)
+	q, err := g.qload(ctx, orgID)
 	if err != nil {
 		return err
 	}
-	if err := g.st.SetRecord(ctx, quarantineIndexKey(orgID), b); err != nil {
-		return fmt.Errorf("quarantine index: %w", err)
+	if len(q.metas)+added > g.maxQ {
+		if err := g.evict(ctx, orgID); err != nil {
+			return err
+		}
+	}
+	return g.bump(ctx, orgID)
+}
+
+// putEntry writes the two records of one entry: the full one first, so
+// that whatever a listing shows can be shown.
+func (g *Guard) putEntry(ctx context.Context, orgID string, e QuarantineEntry, raw []byte, tied []string) error {
+	k := qSuffix(e.ID, e.Version)
+	e.Raw = jsontext.Value(raw)
+	full, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	e.Raw, e.Findings = nil, nil
+	meta, err := json.Marshal(qMeta{Entry: e, Tied: tied})
+	if err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	if err := g.st.SetRecord(ctx, qEntryPrefix(orgID)+k, full); err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	if err := g.st.SetRecord(ctx, qMetaPrefix(orgID)+k, meta); err != nil {
+		return fmt.Errorf("quarantine: %w", err)
 	}
 	return nil
+}
+
+// deleteEntry removes one entry: the meta record first, so that nothing
+// lists an entry that cannot be shown.
+func (g *Guard) deleteEntry(ctx context.Context, orgID, id, version string) error {
+	k := qSuffix(id, version)
+	if err := g.st.DeleteRecord(ctx, qMetaPrefix(orgID)+k); err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	if err := g.st.DeleteRecord(ctx, qEntryPrefix(orgID)+k); err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	return nil
+}
+
+// bump tells every node that the partner's quarantine changed.
+func (g *Guard) bump(ctx context.Context, orgID string) error {
+	var b [16]byte
+	rand.Read(b[:])
+	if err := g.st.SetRecord(ctx, qGenKey(orgID), []byte(hex.EncodeToString(b[:]))); err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	return nil
+}
+
+// evict deletes the oldest entries beyond MaxQuarantine, from a fresh
+// listing.
+func (g *Guard) evict(ctx context.Context, orgID string) error {
+	metas, err := g.listMetas(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	for _, m := range metas[:max(0, len(metas)-g.maxQ)] {
+		if err := g.deleteEntry(ctx, orgID, m.Entry.ID, m.Entry.Version); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listMetas reads every meta record of the partner, oldest first.
+func (g *Guard) listMetas(ctx context.Context, orgID string) ([]qMeta, error) {
+	var out []qMeta
+	prefix := qMetaPrefix(orgID)
+	for after := ""; ; {
+		recs, err := g.st.ListRecords(ctx, prefix, after, qListPage)
+		if err != nil {
+			return nil, fmt.Errorf("quarantine: %w", err)
+		}
+		for _, r := range recs {
+			var m qMeta
+			if err := json.Unmarshal(r.Value, &m); err != nil {
+				return nil, fmt.Errorf("quarantine record %s of organisation %s is unreadable", strings.TrimPrefix(r.Key, prefix), orgID)
+			}
+			out = append(out, m)
+		}
+		if len(recs) < qListPage {
+			break
+		}
+		after = recs[len(recs)-1].Key
+	}
+	slices.SortStableFunc(out, func(a, b qMeta) int {
+		if c := a.Entry.Quarantined.Compare(b.Entry.Quarantined); c != 0 {
+			return c
+		}
+		return strings.Compare(qSuffix(a.Entry.ID, a.Entry.Version), qSuffix(b.Entry.ID, b.Entry.Version))
+	})
+	return out, nil
+}
+
+// qload returns the partner's meta records as this node knows them,
+// listed again when another node (or this one) changed them.
+func (g *Guard) qload(ctx context.Context, orgID string) (*qState, error) {
+	if err := g.migrate(ctx, orgID); err != nil {
+		return nil, err
+	}
+	gen, err := g.st.GetRecord(ctx, qGenKey(orgID))
+	if errors.Is(err, store.ErrNotFound) {
+		gen, err = nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("quarantine: %w", err)
+	}
+	g.qmu.Lock()
+	q := g.qcache[orgID]
+	g.qmu.Unlock()
+	if q != nil && bytes.Equal(q.gen, gen) {
+		return q, nil
+	}
+	metas, err := g.listMetas(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	q = &qState{gen: gen, metas: metas, ids: make(map[string]bool, len(metas)), tied: map[string]string{}}
+	for _, m := range metas {
+		q.ids[m.Entry.ID] = true
+		for _, id := range m.Tied {
+			if _, ok := q.tied[id]; !ok {
+				q.tied[id] = m.Entry.ID
+			}
+		}
+	}
+	g.qmu.Lock()
+	g.qcache[orgID] = q
+	g.qmu.Unlock()
+	return q, nil
+}
+
+// migrate moves a partner's quarantine from the legacy index record to
+// the per-entry records, once per node and partner. Two nodes migrating
+// at once write the same records.
+func (g *Guard) migrate(ctx context.Context, orgID string) error {
+	g.qmu.Lock()
+	done := g.migrated[orgID]
+	g.qmu.Unlock()
+	if done {
+		return nil
+	}
+	b, err := g.st.GetRecord(ctx, quarantineIndexKey(orgID))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("quarantine index: %w", err)
+	default:
+		var idx []QuarantineEntry
+		if len(b) > 0 {
+			if err := json.Unmarshal(b, &idx); err != nil {
+				return fmt.Errorf("quarantine index of organisation %s is unreadable", orgID)
+			}
+		}
+		for _, x := range idx {
+			old := legacyQuarantineKey(orgID, x.ID, x.Version)
+			rec, err := g.st.GetRecord(ctx, old)
+			if errors.Is(err, store.ErrNotFound) || err == nil && len(rec) == 0 {
+				continue // dropped, its record emptied
+			}
+			if err != nil {
+				return fmt.Errorf("quarantine: %w", err)
+			}
+			var e QuarantineEntry
+			if err := json.Unmarshal(rec, &e); err != nil {
+				return fmt.Errorf("quarantine record of %s is unreadable", x.ID)
+			}
+			raw := []byte(e.Raw)
+			var tied []string
+			if e.Type == "relationship" && len(raw) > 0 {
+				tied = tiedEnds(raw)
+			}
+			if err := g.putEntry(ctx, orgID, e, raw, tied); err != nil {
+				return err
+			}
+		}
+		for _, x := range idx {
+			if err := g.st.DeleteRecord(ctx, legacyQuarantineKey(orgID, x.ID, x.Version)); err != nil {
+				return fmt.Errorf("quarantine: %w", err)
+			}
+		}
+		if err := g.st.DeleteRecord(ctx, quarantineIndexKey(orgID)); err != nil {
+			return fmt.Errorf("quarantine index: %w", err)
+		}
+		if err := g.bump(ctx, orgID); err != nil {
+			return err
+		}
+		g.log.Info("quarantine moved to per-entry records", "org_id", orgID, "entries", len(idx))
+	}
+	g.qmu.Lock()
+	g.migrated[orgID] = true
+	g.qmu.Unlock()
+	return nil
+}
+
+// tiedEnds reads the vulnerability and observed-data ends of a
+// relationship.
+func tiedEnds(raw []byte) []string {
+	var ends struct {
+		Source string `json:"source_ref"`
+		Target string `json:"target_ref"`
+	}
+	if json.Unmarshal(raw, &ends, json.RejectUnknownMembers(false)) != nil {
+		return nil
+	}
+	var out []string
+	for _, id := range []string{ends.Source, ends.Target} {
+		if strings.HasPrefix(id, "vulnerability--") || strings.HasPrefix(id, "observed-data--") {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // QuarantineList returns the partner's quarantined object versions,
 // oldest first, without their content.
 func (g *Guard) QuarantineList(ctx context.Context, orgID string) ([]QuarantineEntry, error) {
-	idx, err := g.readIndex(ctx, orgID)
-	if idx == nil && err == nil {
-		idx = []QuarantineEntry{}
+	q, err := g.qload(ctx, orgID)
+	if err != nil {
+		return nil, err
 	}
-	return idx, err
+	out := make([]QuarantineEntry, len(q.metas))
+	for i, m := range q.metas {
+		out[i] = m.Entry
+	}
+	return out, nil
 }
 
 // QuarantineShow returns every quarantined version of object id with its
 // content, oldest first; store.ErrNotFound if there is none.
 func (g *Guard) QuarantineShow(ctx context.Context, orgID, id string) ([]QuarantineEntry, error) {
-	idx, err := g.readIndex(ctx, orgID)
-	if err != nil {
+	if err := g.migrate(ctx, orgID); err != nil {
 		return nil, err
 	}
+	prefix := qEntryPrefix(orgID) + id + ":"
 	var out []QuarantineEntry
-	for _, x := range idx {
-		if x.ID != id {
-			continue
-		}
-		b, err := g.st.GetRecord(ctx, quarantineKey(orgID, x.ID, x.Version))
-		if errors.Is(err, store.ErrNotFound) || (err == nil && len(b) == 0) {
-			continue
-		}
+	for after := ""; ; {
+		recs, err := g.st.ListRecords(ctx, prefix, after, qListPage)
 		if err != nil {
 			return nil, fmt.Errorf("quarantine: %w", err)
 		}
-		var e QuarantineEntry
-		if err := json.Unmarshal(b, &e); err != nil {
-			return nil, fmt.Errorf("quarantine record of %s is unreadable", id)
+		for _, r := range recs {
+			var e QuarantineEntry
+			if err := json.Unmarshal(r.Value, &e); err != nil {
+				return nil, fmt.Errorf("quarantine record of %s is unreadable", id)
+			}
+			if e.ID == id { // an id with ':' in it could share the prefix
+				out = append(out, e)
+			}
 		}
-		out = append(out, e)
+		if len(recs) < qListPage {
+			break
+		}
+		after = recs[len(recs)-1].Key
 	}
 	if len(out) == 0 {
 		return nil, store.ErrNotFound
 	}
+	slices.SortStableFunc(out, func(a, b QuarantineEntry) int { return a.Quarantined.Compare(b.Quarantined) })
 	return out, nil
 }
 
-// QuarantineDrop removes every quarantined version of object id (their
-// records are emptied: the store cannot delete records) and returns how
-// many went; store.ErrNotFound if there was none.
+// QuarantineDrop removes every quarantined version of object id, records
+// the drop in the audit log (action "drop": the object id only) and
+// returns how many versions went; store.ErrNotFound if there was none.
 func (g *Guard) QuarantineDrop(ctx context.Context, orgID, id string) (int, error) {
-	g.qmu.Lock()
-	defer g.qmu.Unlock()
-	idx, err := g.readIndex(ctx, orgID)
+	n, err := g.drop(ctx, orgID, id)
+	if err != nil {
+		return n, err
+	}
+	return n, g.appendGuardEntry(ctx, orgID, "", id, "drop", nil)
+}
+
+func (g *Guard) drop(ctx context.Context, orgID, id string) (int, error) {
+	q, err := g.QuarantineShow(ctx, orgID, id)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, x := range idx {
-		if x.ID == id {
-			if err := g.st.SetRecord(ctx, quarantineKey(orgID, x.ID, x.Version), nil); err != nil {
-				return n, fmt.Errorf("quarantine: %w", err)
-			}
-			n++
+	for _, e := range q {
+		if err := g.deleteEntry(ctx, orgID, e.ID, e.Version); err != nil {
+			return 0, err
 		}
 	}
-	if n == 0 {
-		return 0, store.ErrNotFound
-	}
-	idx = slices.DeleteFunc(idx, func(x QuarantineEntry) bool { return x.ID == id })
-	return n, g.writeIndex(ctx, orgID, idx)
+	return len(q), g.bump(ctx, orgID)
 }
 
-// Blocked returns the partner's quarantine as a guard.BlockedIDs: an
-// object is blocked if any version of it is quarantined.
+// QuarantineRelease records that object id, released by the partner after
+// editing, was stored in collection (action "release"; with the rule kinds
+// of res when its free text was redacted on the way), and removes its
+// quarantined versions; it returns how many went (0 if another request
+// removed them first).
+func (g *Guard) QuarantineRelease(ctx context.Context, orgID, collection, id string, res *guard.Result) (int, error) {
+	var rules []string
+	if res != nil && res.Action == guard.Redact {
+		for _, f := range res.Findings {
+			rules = append(rules, f.Rule.String())
+		}
+	}
+	if err := g.appendGuardEntry(ctx, orgID, collection, id, "release", rules); err != nil {
+		return 0, err
+	}
+	n, err := g.drop(ctx, orgID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	return n, err
+}
+
+func (g *Guard) appendGuardEntry(ctx context.Context, orgID, collection, id, action string, rules []string) error {
+	e := audit.Guard(audit.GuardDecision{Time: g.now(), Actor: audit.ActorFrom(ctx), Source: orgID,
+		Collection: collection, ObjectID: id, Action: action, Rules: rules})
+	if _, err := g.st.AppendLog(ctx, [][]byte{e}); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	return nil
+}
+
+// Blocked returns the partner's quarantine as a guard.BlockedIDs and
+// guard.TiedIDs: an object is blocked if any version of it is
+// quarantined; a vulnerability or observed-data is tied when a
+// quarantined relationship ties it.
 func (g *Guard) Blocked(orgID string) guard.BlockedIDs { return quarantineIDs{g, orgID} }
 
 type quarantineIDs struct {
@@ -492,18 +759,28 @@ type quarantineIDs struct {
 }
 
 func (q quarantineIDs) Blocked(ctx context.Context, ids []string) ([]string, error) {
-	idx, err := q.g.readIndex(ctx, q.orgID)
+	st, err := q.g.qload(ctx, q.orgID)
 	if err != nil {
 		return nil, err
 	}
-	in := make(map[string]bool, len(idx))
-	for _, x := range idx {
-		in[x.ID] = true
-	}
 	var out []string
 	for _, id := range ids {
-		if in[id] {
+		if st.ids[id] {
 			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func (q quarantineIDs) Tied(ctx context.Context, ids []string) (map[string]string, error) {
+	st, err := q.g.qload(ctx, q.orgID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, id := range ids {
+		if rel, ok := st.tied[id]; ok {
+			out[id] = rel
 		}
 	}
 	return out, nil
@@ -530,8 +807,25 @@ func (g *Guard) TAXII() taxii.Guard { return taxiiGuard{g} }
 
 type taxiiGuard struct{ g *Guard }
 
+// Screen screens a posted batch and records each redaction in the audit
+// log before the redacted objects go on to be stored (blocks are recorded
+// by Quarantine). The entry has no collection: taxii.Guard's Screen is not
+// told which one (see docs/guard.md).
 func (t taxiiGuard) Screen(ctx context.Context, org store.Org, raws [][]byte) ([]guard.Result, bool, error) {
-	return t.g.Screen(ctx, org, raws)
+	res, ok, err := t.g.Screen(ctx, org, raws)
+	if err != nil || !ok {
+		return res, ok, err
+	}
+	var red []*guard.Result
+	for i := range res {
+		if res[i].Action == guard.Redact {
+			red = append(red, &res[i])
+		}
+	}
+	if err := t.g.Record(ctx, org.ID, "", red); err != nil {
+		return nil, false, err
+	}
+	return res, ok, nil
 }
 
 func (t taxiiGuard) Quarantine(ctx context.Context, org store.Org, collection, status string, raws [][]byte, res []*guard.Result) error {
