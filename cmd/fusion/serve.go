@@ -27,7 +27,8 @@ func init() {
 		summary: "run the hub: the TAXII 2.1 API, the admin API, /healthz and /metrics",
 		usage: "[--addr 127.0.0.1:8080] [--data DIR] [--db URL] [--max-page-size N] [--max-content-length BYTES]\n" +
 			"       [--rate R] [--burst N] [--tls-cert FILE --tls-key FILE] [--public-url URL] [--metrics-addr ADDR]\n" +
-			"       [--trusted-proxy CIDR,...] [--audit-key FILE] [--hub-name NAME] [--demo]\n\n" +
+			"       [--trusted-proxy CIDR,...] [--audit-key FILE] [--hub-name NAME] [--demo]\n" +
+			"       [--disseminate-every DURATION]\n\n" +
 			"On an empty store, serve creates the hub organisation and an admin token: FUSION_ADMIN_TOKEN\n" +
 			"if set, otherwise a new token printed once and written to DATA/admin.token (mode 0600).\n" +
 			"--demo also seeds an empty store with a partner, a member country, a collection of the\n" +
@@ -54,6 +55,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	metricsAddr := fs.String("metrics-addr", "", "also serve /metrics without authentication on this `address` (e.g. 127.0.0.1:9090); /metrics on --addr needs a hub admin token")
 	proxies := fs.String("trusted-proxy", "", "comma-separated `CIDRs` or addresses of reverse proxies whose X-Forwarded-For names the client (for the limit on failed logins and the logs)")
 	demo := fs.Bool("demo", false, "seed an empty store with demo organisations, a collection and tokens, and print curl commands")
+	disseminateEvery := fs.Duration("disseminate-every", 0, "run fusion disseminate every `DURATION` (e.g. 1h; 0: never). Run it on one node only")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -149,6 +151,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 		TLSCert: *tlsCert, TLSKey: *tlsKey, PublicURL: *publicURL, MetricsAddr: *metricsAddr, TrustedProxies: trusted,
 		Validate: policy.ValidateObject, Audit: auditLog, Logger: log,
 	})
+	startDisseminating(ctx, st, sf.data, *disseminateEvery, log)
 	return srv.Run(ctx, func(bound string) {
 		base := *publicURL
 		if base == "" {

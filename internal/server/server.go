@@ -170,6 +170,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", s.wrap(s.metricsAuthed))
 	s.adminRoutes(s.mux)
 	s.matchRoutes(s.mux)
+	s.disseminateRoutes(s.mux)
 	s.mux.Handle("/", s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return taxii.Errorf(http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
 	}))
