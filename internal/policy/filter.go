@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"fusion/internal/store"
 )
@@ -31,7 +32,22 @@ type Filter struct {
 
 	facts []Facts
 	ids   []string
+
+	// Referenced objects loaded by earlier calls of Visible (a request
+	// reads several store pages), reused for at most refCacheTTL and
+	// refCacheMax ids: queried holds every id asked of the store, found
+	// or not.
+	targets  Targets
+	queried  map[string]struct{}
+	loadedAt time.Time
 }
+
+// Bounds of a Filter's cache of referenced objects: a narrowing of a
+// referenced object applies to a long export within refCacheTTL.
+const (
+	refCacheTTL = 5 * time.Second
+	refCacheMax = 50000
+)
 
 // NewFilter returns the filter for caller reading collection col, whose
 // objects are read (and whose referenced objects are looked up) in st.
@@ -60,7 +76,10 @@ func (f *Filter) NeedsRaw() bool { return !f.caller.IsHubAdmin() }
 // unreadable facts fail closed) and looks up, in one batch of
 // metadata-only store queries in the filter's collection (Versions zero:
 // the latest version of each id; Raw is read only for versions stored
-// without facts), every object the page references, following
+// without facts; ids looked up by earlier calls within refCacheTTL are not
+// asked again) the latest version of every object whose version in the
+// page is not the latest (CanRead shows an older version only to readers
+// the latest admits) and every object the page references, following
 // relationship and sighting endpoints of endpoints as far as CanRead
 // does. A reference to an object not in the collection counts as one the
 // caller may not see. The error is the store's.
@@ -83,6 +102,9 @@ func (f *Filter) Visible(ctx context.Context, vs []store.Version) ([]store.Versi
 		need[i] = true
 		facts[i] = VersionFacts(v) // unreadable facts are Broken: hidden
 		f.ids = facts[i].AppendRefs(f.ids)
+		if !v.Latest {
+			f.ids = append(f.ids, v.ID) // its latest version decides too
+		}
 	}
 	var targets Targets
 	if len(f.ids) > 0 {
@@ -120,20 +142,42 @@ func (f *Filter) Visible(ctx context.Context, vs []store.Version) ([]store.Versi
 
 // load reads the latest version of each id (and, for the relationships
 // and sightings among them, of their endpoints, to CanRead's depth) into
-// a Targets.
-func (f *Filter) load(ctx context.Context, ids []string) (Targets, error) {
-	targets := make(Targets, len(ids))
-	seen := make(map[string]bool, len(ids))
+// the filter's Targets, querying the store only for ids it has not asked
+// about within refCacheTTL.
+func (f *Filter) load(ctx context.Context, ids []string) (_ Targets, err error) {
+	defer func() {
+		if err != nil {
+			f.targets = nil // ids marked queried may not have been loaded
+		}
+	}()
+	if now := time.Now(); f.targets == nil || len(f.queried) > refCacheMax || now.Sub(f.loadedAt) > refCacheTTL {
+		f.targets = make(Targets, len(ids))
+		f.queried = make(map[string]struct{}, len(ids))
+		f.loadedAt = now
+	}
+	targets := f.targets
+	seen := make(map[string]struct{}, 8)
 	next := ids
 	for depth := 0; len(next) > 0 && depth < maxRefDepth; depth++ {
-		var todo []string
+		var todo, known []string
 		for _, id := range next {
-			if !seen[id] {
-				seen[id] = true
+			if _, ok := seen[id]; ok {
+				continue
+			}
+			seen[id] = struct{}{}
+			if _, ok := f.queried[id]; ok {
+				known = append(known, id)
+			} else {
+				f.queried[id] = struct{}{}
 				todo = append(todo, id)
 			}
 		}
 		next = nil
+		for _, id := range known {
+			if t, ok := targets[id]; ok {
+				next = t.Facts.AppendRequired(next)
+			}
+		}
 		for len(todo) > 0 {
 			n := min(len(todo), refBatch)
 			batch := todo[:n]
