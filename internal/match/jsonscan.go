@@ -87,6 +87,10 @@ type jscan struct {
 	b      []byte
 	i      int
 	intern map[string]string // decodeObject: member names and short strings seen before
+	// src, when not empty, is b as a string: strings without escapes
+	// are slices of it instead of copies (decodeObject: one copy per
+	// object instead of one per string).
+	src string
 }
 
 func (s *jscan) fail(msg string) error {
@@ -161,7 +165,12 @@ func (s *jscan) str() (string, error) {
 		c := s.b[s.i]
 		switch {
 		case c == '"':
-			v := string(s.b[start:s.i])
+			var v string
+			if len(s.src) == len(s.b) {
+				v = s.src[start:s.i]
+			} else {
+				v = string(s.b[start:s.i])
+			}
 			s.i++
 			return v, nil
 		case c == '\\':
@@ -465,7 +474,7 @@ func splitBundle(raw []byte) (typ string, objects [][]byte, err error) {
 // evaluator reads: map[string]any with string, float64, bool, nil, []any
 // and map[string]any values. Duplicate member names are rejected.
 func decodeObject(b []byte, intern map[string]string) (map[string]any, error) {
-	s := jscan{b: b, intern: intern}
+	s := jscan{b: b, intern: intern, src: string(b)}
 	s.ws()
 	if s.i >= len(b) || b[s.i] != '{' {
 		return nil, s.fail("want an object")

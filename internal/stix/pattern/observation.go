@@ -41,6 +41,26 @@ func ObservationFromJSON(observedData []byte, objects ...[]byte) (Observation, e
 	return NewObservation(od, func(id string) map[string]any { return byID[id] })
 }
 
+// observedTimes reads first_observed, last_observed and number_observed.
+func observedTimes(o *Observation, od map[string]any) error {
+	var err error
+	if o.FirstObserved, err = timeProp(od, "first_observed"); err != nil {
+		return err
+	}
+	if o.LastObserved, err = timeProp(od, "last_observed"); err != nil {
+		return err
+	}
+	o.NumberObserved = 1
+	if v, ok := od["number_observed"]; ok {
+		f, ok := v.(float64)
+		if !ok || f != math.Trunc(f) || f < 1 || f > 999999999 {
+			return fmt.Errorf("observed-data: number_observed %v is not an integer from 1 to 999999999", v)
+		}
+		o.NumberObserved = int(f)
+	}
+	return nil
+}
+
 // NewObservation builds an Observation from a decoded observed-data object.
 // resolve returns the object with a given id, or nil; it is called once
 // for each object_refs entry (STIX 2.1) and once for each *_ref or *_refs
@@ -50,20 +70,8 @@ func ObservationFromJSON(observedData []byte, objects ...[]byte) (Observation, e
 // ObservationFromJSON.
 func NewObservation(od map[string]any, resolve func(id string) map[string]any) (Observation, error) {
 	var o Observation
-	var err error
-	if o.FirstObserved, err = timeProp(od, "first_observed"); err != nil {
+	if err := observedTimes(&o, od); err != nil {
 		return o, err
-	}
-	if o.LastObserved, err = timeProp(od, "last_observed"); err != nil {
-		return o, err
-	}
-	o.NumberObserved = 1
-	if v, ok := od["number_observed"]; ok {
-		f, ok := v.(float64)
-		if !ok || f != math.Trunc(f) || f < 1 || f > 999999999 {
-			return o, fmt.Errorf("observed-data: number_observed %v is not an integer from 1 to 999999999", v)
-		}
-		o.NumberObserved = int(f)
 	}
 	if emb, ok := od["objects"].(map[string]any); ok && od["object_refs"] == nil {
 		keys := make([]string, 0, len(emb))
