@@ -295,8 +295,8 @@ type ingestGuard struct {
 	hub   *server.Guard // nil: no quarantine (--assets without --org)
 	orgID string
 	coll  string
-	via   string           // how the objects came, for the quarantine: "ingest" or "pull"
-	run   guard.BlockedSet // ids blocked during this run
+	via   string     // how the objects came, for the quarantine: "ingest" or "pull"
+	run   *guard.Run // what this run blocked, over the partner's quarantine
 	n     int
 	desc  string
 }
@@ -307,7 +307,7 @@ func newIngestGuard(ctx context.Context, st store.Store, orgID, coll string, fro
 	if !fromStore && assets == "" {
 		return nil, nil
 	}
-	g := &ingestGuard{orgID: orgID, coll: coll, via: "ingest", run: guard.BlockedSet{}}
+	g := &ingestGuard{orgID: orgID, coll: coll, via: "ingest"}
 	if fromStore {
 		g.hub = server.NewGuard(st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	}
@@ -336,6 +336,11 @@ func newIngestGuard(ctx context.Context, st store.Store, orgID, coll string, fro
 		g.sc = sc
 		g.desc = "the partner's list"
 	}
+	var prior guard.BlockedIDs
+	if g.hub != nil {
+		prior = g.hub.Blocked(orgID)
+	}
+	g.run = g.sc.NewRun(prior)
 	return g, nil
 }
 
@@ -350,26 +355,6 @@ func (g *ingestGuard) invalid(file string, line int64, index int, raw []byte) st
 	return fmt.Sprintf("%s:%d: objects[%d]: %s", file, line, index, r.Reason())
 }
 
-type blockedIDs []guard.BlockedIDs
-
-func (b blockedIDs) Blocked(ctx context.Context, ids []string) ([]string, error) {
-	seen := map[string]bool{}
-	var out []string
-	for _, x := range b {
-		got, err := x.Blocked(ctx, ids)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range got {
-			if !seen[id] {
-				seen[id] = true
-				out = append(out, id)
-			}
-		}
-	}
-	return out, nil
-}
-
 // screen scans a batch of valid objects and returns those that may be
 // stored (redacted ones re-parsed), reporting each blocked one.
 func (g *ingestGuard) screen(ctx context.Context, file string, b []*stix.Object, reject func(string)) ([]*stix.Object, int, error) {
@@ -377,11 +362,7 @@ func (g *ingestGuard) screen(ctx context.Context, file string, b []*stix.Object,
 	for i, o := range b {
 		raws[i] = o.Raw
 	}
-	prior := blockedIDs{g.run}
-	if g.hub != nil {
-		prior = append(prior, g.hub.Blocked(g.orgID))
-	}
-	res, err := g.sc.ScanBatch(ctx, raws, prior)
+	res, err := g.run.ScanBatch(ctx, raws) // on every CPU; references to what this run or the quarantine blocked block too
 	if err != nil {
 		return nil, 0, fmt.Errorf("customer-data guard: %w", err)
 	}
@@ -401,9 +382,9 @@ func (g *ingestGuard) screen(ctx context.Context, file string, b []*stix.Object,
 				continue
 			}
 			res[i].Action = guard.Block
+			g.run.Note(res[i])
 		}
 		blocked++
-		g.run[o.ID] = true
 		reject(fmt.Sprintf("%s: (%s): %s", file, o.ID, res[i].Reason()))
 		q = append(q, server.Blocked{Raw: o.Raw, Result: &res[i]})
 	}
