@@ -1,10 +1,13 @@
 package guard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -335,6 +338,58 @@ func TestScanConcurrent(t *testing.T) {
 	for g := 0; g < 4; g++ {
 		if e := <-errs; e != "" {
 			t.Error(e)
+		}
+	}
+}
+
+// TestCleanCacheExact: a scanner's cache of strings found clean never
+// changes a decision: a string clean in one context (a bare number in
+// free text) still hits in another (an AS-number property), and every
+// corpus object scanned by a warm scanner gets the findings a fresh
+// scanner gives it.
+func TestCleanCacheExact(t *testing.T) {
+	l := loadAssets(t)
+	sc := NewScanner(l, Options{})
+	var asn string
+	for i := 0; i < l.Len(); i++ {
+		if k, v, _, _ := l.Asset(i); k == KindASN {
+			asn = strings.TrimPrefix(strings.ToUpper(v), "AS")
+			break
+		}
+	}
+	if asn == "" {
+		t.Fatal("no asn asset in the test list")
+	}
+	for round := 0; round < 3; round++ {
+		if r := sc.Scan([]byte(`{"type":"note","id":"note--11111111-1111-4111-8111-111111111111","x_count":"` + asn + `"}`)); r.Action != Allow {
+			t.Fatalf("a bare number outside an AS context: %s", r.Reason())
+		}
+		if r := sc.Scan([]byte(`{"type":"note","id":"note--11111111-1111-4111-8111-111111111111","x_asn":"` + asn + `"}`)); r.Action != Block {
+			t.Fatalf("round %d: the number in an AS property passed after the same string was found clean elsewhere", round)
+		}
+	}
+	read := func(name string) [][]byte {
+		data, err := os.ReadFile("testdata/corpus/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [][]byte
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if len(line) > 0 {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	objs := append(read("clean.jsonl"), read("leaky.jsonl")...)
+	for _, o := range objs { // warm
+		sc.Scan(o)
+	}
+	for i, o := range objs {
+		warm := sc.Scan(o)
+		cold := NewScanner(l, Options{}).Scan(o)
+		if warm.Action != cold.Action || !reflect.DeepEqual(warm.Findings, cold.Findings) {
+			t.Fatalf("object %d: warm %v %v, fresh %v %v", i, warm.Action, warm.Findings, cold.Action, cold.Findings)
 		}
 	}
 }
