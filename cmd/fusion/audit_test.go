@@ -34,8 +34,11 @@ type auditFixture struct {
 	lg       store.Log
 	key      *audit.Key
 	exec     func(q string, args ...any)
-	// setTree sets the stored tree size (the backends keep it differently).
-	setTree func(n int64)
+	// setTree sets the stored tree size (the backends keep it differently);
+	// dropHashes deletes the stored hashes from a storage index on (SQLite
+	// keeps one row per hash, PostgreSQL rows of 32).
+	setTree    func(n int64)
+	dropHashes func(from int64)
 }
 
 func newAuditFixture(t *testing.T, b backend) *auditFixture {
@@ -85,6 +88,7 @@ func newAuditFixture(t *testing.T, b backend) *auditFixture {
 			}
 		}
 		f.setTree = func(n int64) { f.exec(`UPDATE log_state SET tree_size = $1`, n) }
+		f.dropHashes = func(from int64) { f.exec(`DELETE FROM log_hashes WHERE idx >= $1`, from) }
 	} else {
 		u, _ := url.Parse(db)
 		schema := u.Query().Get("search_path")
@@ -102,6 +106,10 @@ func newAuditFixture(t *testing.T, b backend) *auditFixture {
 			}
 		}
 		f.setTree = func(n int64) { f.exec(`UPDATE log_tree SET size = $1`, n) }
+		f.dropHashes = func(from int64) {
+			f.exec(`DELETE FROM log_hash_chunks WHERE chunk > $1 OR (chunk = $1 AND $2::int = 0)`, from/32, from%32)
+			f.exec(`UPDATE log_hash_chunks SET hashes = substr(hashes, 1, $2::int) WHERE chunk = $1 AND $2::int > 0`, from/32, 32*(from%32))
+		}
 	}
 
 	f.lg.SetRecorder(audit.Recorder(nil))
@@ -242,7 +250,7 @@ func TestAuditCommands(t *testing.T) {
 				e := audit.Entry{Kind: audit.KindServed, V: 1, Time: "2026-02-01T00:00:00.000000Z", Actor: "x"}
 				f.exec(`UPDATE log_entries SET data = $1 WHERE idx = $2`, audit.Encode(&e), i)
 			}
-			f.exec(`DELETE FROM log_hashes WHERE idx >= $1`, tlog.StoredHashIndex(0, 22))
+			f.dropHashes(tlog.StoredHashIndex(0, 22))
 			f.exec(`DELETE FROM log_checkpoints WHERE size > 22`)
 			f.setTree(22)
 			if _, err := audit.New(f.lg, other, audit.Config{}).Integrate(context.Background()); err != nil {

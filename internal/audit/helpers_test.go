@@ -31,7 +31,7 @@ var _ store.Log = (*sqlite.DB)(nil)
 const pgEnv = "FUSION_TEST_POSTGRES_URL"
 
 // testDB is one store opened for a test, with raw SQL access to tamper
-// with the log's tables (log_entries, log_hashes and log_checkpoints in
+// with the log's tables (log_entries, stored hashes and log_checkpoints in
 // both backends; the sizes differ, see setSizes).
 type testDB struct {
 	store.Store
@@ -44,6 +44,11 @@ type testDB struct {
 	// setSizes sets the stored log and tree sizes (-1: leave it), which
 	// the backends keep in tables of their own.
 	setSizes func(t testing.TB, logSize, treeSize int64)
+	// dropHashes deletes the stored hashes at storage indexes from on;
+	// setHash overwrites the one at idx (SQLite keeps a row per hash,
+	// PostgreSQL rows of 32).
+	dropHashes func(t testing.TB, from int64)
+	setHash    func(t testing.TB, idx int64, h []byte)
 }
 
 type backend struct {
@@ -100,6 +105,14 @@ func openSQLiteDB(t testing.TB) *testDB {
 				t.Fatalf("tamper %q: %v", q, err)
 			}
 		}}
+	db.dropHashes = func(t testing.TB, from int64) {
+		t.Helper()
+		db.exec(t, `DELETE FROM log_hashes WHERE idx >= $1`, from)
+	}
+	db.setHash = func(t testing.TB, idx int64, h []byte) {
+		t.Helper()
+		db.exec(t, `UPDATE log_hashes SET hash = $1 WHERE idx = $2`, h, idx)
+	}
 	db.setSizes = func(t testing.TB, logSize, treeSize int64) {
 		t.Helper()
 		if treeSize >= 0 {
@@ -161,6 +174,17 @@ func openPostgresDB(t testing.TB) *testDB {
 				t.Fatalf("tamper %q: %v", q, err)
 			}
 		}}
+	db.dropHashes = func(t testing.TB, from int64) {
+		t.Helper()
+		db.exec(t, `DELETE FROM log_hash_chunks WHERE chunk > $1`, from/32)
+		db.exec(t, `DELETE FROM log_hash_chunks WHERE chunk = $1 AND $2::int = 0`, from/32, from%32)
+		db.exec(t, `UPDATE log_hash_chunks SET hashes = substr(hashes, 1, $2::int) WHERE chunk = $1 AND $2::int > 0`, from/32, 32*(from%32))
+	}
+	db.setHash = func(t testing.TB, idx int64, h []byte) {
+		t.Helper()
+		db.exec(t, `UPDATE log_hash_chunks SET hashes = overlay(hashes placing $1::bytea from $2::int for 32) WHERE chunk = $3`,
+			h, 32*(idx%32)+1, idx/32)
+	}
 	db.setSizes = func(t testing.TB, logSize, treeSize int64) {
 		t.Helper()
 		if treeSize >= 0 {

@@ -418,7 +418,7 @@ func TestRunFollowsAppends(t *testing.T) {
 func TestIntegrateConflictWithoutProgress(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *testDB) {
 		db, key, _ := builtLog(t, open)
-		db.exec(t, `DELETE FROM log_hashes WHERE idx >= $1`, tlog.StoredHashIndex(0, 200))
+		db.dropHashes(t, tlog.StoredHashIndex(0, 200))
 		db.setSizes(t, -1, 200)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -79,7 +79,7 @@ func record(actor, t string, c store.Change) ([][]byte, error) {
 		return out, nil
 	case store.OpDelete:
 		e := base
-		e.Kind, e.Collection, e.ID, e.Count = KindObjectDeleted, c.Collection, c.ObjectID, int64(c.Deleted)
+		e.Kind, e.Collection, e.ID, e.Count, e.Source = KindObjectDeleted, c.Collection, c.ObjectID, int64(c.Deleted), c.Source
 		return one(e)
 	case store.OpCollectionCreate, store.OpCollectionUpdate:
 		if c.Coll == nil {

@@ -85,7 +85,7 @@ func rewriteTail(t testing.TB, db *testDB, from int64, key *Key) {
 		e := Entry{Kind: KindServed, V: SchemaVersion, Time: FormatTime(t0), Actor: "someone-else", Path: PathExport}
 		setEntry(t, db, i, Encode(&e))
 	}
-	db.exec(t, `DELETE FROM log_hashes WHERE idx >= $1`, tlog.StoredHashIndex(0, from))
+	db.dropHashes(t, tlog.StoredHashIndex(0, from))
 	db.exec(t, `DELETE FROM log_checkpoints WHERE size > $1`, from)
 	db.setSizes(t, -1, from)
 	if _, err := New(db.lg, key, Config{MaxBatch: 20}).Integrate(context.Background()); err != nil {
@@ -124,14 +124,14 @@ var tamperCases = []struct {
 	}, 250, 251, "missing"},
 	{"truncate the tail and its tree", func(t testing.TB, db *testDB, _ *Key) {
 		db.exec(t, `DELETE FROM log_entries WHERE idx >= 250`)
-		db.exec(t, `DELETE FROM log_hashes WHERE idx >= $1`, tlog.StoredHashIndex(0, 250))
+		db.dropHashes(t, tlog.StoredHashIndex(0, 250))
 		db.setSizes(t, 250, 250)
 	}, 250, 251, "missing"},
 	{"rewrite the tail, re-sign with another key", func(t testing.TB, db *testDB, _ *Key) {
 		rewriteTail(t, db, 200, testKey(t, "test"))
 	}, 200, 220, "not attested"},
 	{"change a stored hash", func(t testing.TB, db *testDB, _ *Key) {
-		db.exec(t, `UPDATE log_hashes SET hash = $1 WHERE idx = $2`, make([]byte, 32), tlog.StoredHashIndex(2, 10))
+		db.setHash(t, tlog.StoredHashIndex(2, 10), make([]byte, 32))
 	}, 40, 44, "stored hash"},
 	{"change a checkpoint", func(t testing.TB, db *testDB, _ *Key) {
 		cps, _ := db.lg.Checkpoints(context.Background(), 160, 160)
@@ -191,7 +191,7 @@ func TestVerifyOutsideCheckpoints(t *testing.T) {
 		// Truncated with its tree and checkpoints: the outside checkpoint
 		// of 300 entries shows entries are gone.
 		db.exec(t, `DELETE FROM log_entries WHERE idx >= 240`)
-		db.exec(t, `DELETE FROM log_hashes WHERE idx >= $1`, tlog.StoredHashIndex(0, 240))
+		db.dropHashes(t, tlog.StoredHashIndex(0, 240))
 		db.exec(t, `DELETE FROM log_checkpoints WHERE size > 240`)
 		db.setSizes(t, 240, 240)
 		if _, err = Verify(context.Background(), db.lg, key.Verifier, VerifyOptions{}); err != nil {

@@ -201,7 +201,7 @@ func TestWitnessTamper(t *testing.T) {
 			srv := serveAdmin(t, l)
 			st := seenState(t, l, 100, 180, 300)
 			db.exec(t, `DELETE FROM log_entries WHERE idx >= 240`)
-			db.exec(t, `DELETE FROM log_hashes WHERE idx >= $1`, tlog.StoredHashIndex(0, 240))
+			db.dropHashes(t, tlog.StoredHashIndex(0, 240))
 			db.exec(t, `DELETE FROM log_checkpoints WHERE size > 240`)
 			db.setSizes(t, 240, 240)
 			w := &Witness{BaseURL: srv.URL, Verifier: key.Verifier}

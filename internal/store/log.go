@@ -29,14 +29,14 @@ const (
 type Change struct {
 	Op         string
 	Collection string         // put, delete, collection.*, grant.set
-	Source     string         // put: the submitting organisation's id
+	Source     string         // put: the submitting organisation's id; delete: the deleted versions' source (of the newest one)
 	Objects    []*stix.Object // put: the inputs, aligned with Outcomes
 	Outcomes   []PutOutcome   // put: what happened to each input
 	ObjectID   string         // delete
 	Deleted    int            // delete: how many versions went
 	Coll       *Collection    // collection.create, collection.update
 	Org        *Org           // org.create
-	Token      *Token         // token.create (Hash nil), token.revoke (ID and Revoked only)
+	Token      *Token         // token.create (Hash nil), token.revoke (ID, OrgID and Revoked only)
 	Grant      *Grant         // grant.set
 }
 
@@ -105,4 +105,11 @@ type Log interface {
 	// (ErrNotFound if none).
 	Checkpoints(ctx context.Context, from, to int64) ([]Checkpoint, error)
 	LatestCheckpoint(ctx context.Context) (Checkpoint, error)
+
+	// DeleteCheckpoints removes the stored checkpoints of the given sizes
+	// (thinning: the tree and its hashes stay, so proofs between any sizes
+	// still work); sizes with none stored are skipped. It never removes
+	// the newest checkpoint: asking to is an error, with nothing removed.
+	// It returns how many were removed.
+	DeleteCheckpoints(ctx context.Context, sizes []int64) (int64, error)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -13,9 +14,10 @@ import (
 	"fusion/internal/store"
 )
 
-// The audit log (store.Log) lives in log_entries, log_hashes,
-// log_checkpoints and the one-row tables log_head (next entry index) and
-// log_tree (tree size); see migrations/0006_log.sql.
+// The audit log (store.Log) lives in log_entries, log_hash_chunks (the
+// stored hashes, hashChunk to a row), log_checkpoints and the one-row
+// tables log_head (next entry index) and log_tree (tree size); see
+// migrations/0006_log.sql and 0008_log_hash_chunks.sql.
 //
 // Appending takes the next indexes from log_head in the appending
 // transaction's last statement before COMMIT, so the row lock that
@@ -292,26 +294,41 @@ func (db *DB) TreeSize(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// hashChunk is how many stored hashes one log_hash_chunks row holds
+// (migrations/0008_log_hash_chunks.sql): row c holds storage indexes
+// [hashChunk*c, hashChunk*c + hashChunk), 32 bytes each, concatenated.
+const hashChunk = 32
+
 // ReadHashes returns the stored hashes at indexes, in the order asked (an
 // index may repeat). ErrNotFound if any is missing.
 func (db *DB) ReadHashes(ctx context.Context, indexes []int64) ([][32]byte, error) {
 	if len(indexes) == 0 {
 		return [][32]byte{}, nil
 	}
-	rows, err := db.pool.Query(ctx, `SELECT idx, hash FROM log_hashes WHERE idx = ANY($1::bigint[])`, indexes)
+	chunks := make([]int64, 0, len(indexes))
+	for _, x := range indexes {
+		if x < 0 {
+			return nil, fmt.Errorf("postgres: read hashes: stored hash %d: %w", x, store.ErrNotFound)
+		}
+		chunks = append(chunks, x/hashChunk)
+	}
+	slices.Sort(chunks)
+	chunks = slices.Compact(chunks)
+	rows, err := db.pool.Query(ctx, `SELECT chunk, hashes FROM log_hash_chunks WHERE chunk = ANY($1::bigint[])`, chunks)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read hashes: %w", err)
 	}
-	found := make(map[int64][32]byte, len(indexes))
+	found := make(map[int64][]byte, len(chunks))
 	var (
-		idx int64
-		h   []byte
+		c  int64
+		hs []byte
 	)
-	_, err = pgx.ForEachRow(rows, []any{&idx, &h}, func() error {
-		if len(h) != 32 {
-			return fmt.Errorf("stored hash %d has %d bytes", idx, len(h))
+	_, err = pgx.ForEachRow(rows, []any{&c, &hs}, func() error {
+		if len(hs)%32 != 0 {
+			return fmt.Errorf("stored hash chunk %d has %d bytes", c, len(hs))
 		}
-		found[idx] = [32]byte(h)
+		found[c] = hs
+		hs = nil // the next row scans into a new slice
 		return nil
 	})
 	if err != nil {
@@ -319,11 +336,11 @@ func (db *DB) ReadHashes(ctx context.Context, indexes []int64) ([][32]byte, erro
 	}
 	out := make([][32]byte, len(indexes))
 	for i, x := range indexes {
-		h, ok := found[x]
-		if !ok {
+		b, off := found[x/hashChunk], 32*(x%hashChunk)
+		if int64(len(b)) < off+32 {
 			return nil, fmt.Errorf("postgres: read hashes: stored hash %d: %w", x, store.ErrNotFound)
 		}
-		out[i] = h
+		out[i] = [32]byte(b[off : off+32])
 	}
 	return out, nil
 }
@@ -333,39 +350,59 @@ func (db *DB) ReadHashes(ctx context.Context, indexes []int64) ([][32]byte, erro
 func storedHashCount(n int64) int64 { return 2*n - int64(bits.OnesCount64(uint64(n))) }
 
 // extendSQL advances log_tree from $1 to $2 if it is still $1 and $2 is
-// within the log, and then (only then) stores the hashes $4 from storage
-// index $3 and the checkpoint $5 for $2: one statement, so all or nothing.
-// Under READ COMMITTED a concurrent extension waits for the row lock and
-// then finds the size changed: no row, nothing stored.
+// within the log, and then (only then) stores the hash chunks $4 at chunk
+// numbers $3 and the checkpoint $5 for $2: one statement, so all or
+// nothing. The first chunk continues the last stored one when the tree's
+// hashes end inside it ($6: its number, $7: the bytes it keeps, the
+// hashes it held before); every other chunk is new, and replaces any row
+// left past the tree (whose hashes the tree does not cover). Under READ
+// COMMITTED a concurrent extension waits for the row lock and then finds
+// the size changed: no row, nothing stored.
 const extendSQL = `WITH t AS (
 		UPDATE log_tree SET size = $2 WHERE one AND size = $1 AND $2 <= (SELECT size FROM log_head)
 		RETURNING size),
 	h AS (
-		INSERT INTO log_hashes (idx, hash)
-		SELECT $3 + x.ord - 1, x.hash FROM t, unnest($4::bytea[]) WITH ORDINALITY AS x(hash, ord)),
-	c AS (
+		INSERT INTO log_hash_chunks AS c (chunk, hashes)
+		SELECT x.chunk, x.hashes FROM t, unnest($3::bigint[], $4::bytea[]) AS x(chunk, hashes)
+		ON CONFLICT (chunk) DO UPDATE
+		SET hashes = substr(c.hashes, 1, CASE WHEN c.chunk = $6 THEN $7::int ELSE 0 END) || EXCLUDED.hashes),
+	cp AS (
 		INSERT INTO log_checkpoints (size, note) SELECT $2, $5 FROM t)
 	SELECT count(*) FROM t`
 
 // ExtendTree grows the tree from oldSize to newSize entries in one
 // statement: it advances the tree size only if it is still oldSize
 // (ErrConflict otherwise), stores hashes at storage indexes
-// storedHashCount(oldSize) onwards, and stores cp. An error without
-// writing anything if newSize < oldSize, newSize is beyond the log size,
-// cp.Size is not newSize, len(hashes) is not the number of hashes the
-// tree gains, or a checkpoint for newSize exists already (ErrConflict).
+// storedHashCount(oldSize) onwards (in chunks of hashChunk: the last,
+// partial chunk is extended, then new ones follow), and stores cp. An
+// error without writing anything if newSize < oldSize, newSize is beyond
+// the log size, cp.Size is not newSize, len(hashes) is not the number of
+// hashes the tree gains, or a checkpoint for newSize exists already
+// (ErrConflict).
 func (db *DB) ExtendTree(ctx context.Context, oldSize, newSize int64, hashes [][32]byte, cp store.Checkpoint) error {
 	if err := checkExtend(oldSize, newSize, hashes, cp); err != nil {
 		return fmt.Errorf("postgres: extend tree %d to %d: %w", oldSize, newSize, err)
 	}
-	hs := make([][]byte, len(hashes))
-	for i := range hashes {
-		hs[i] = hashes[i][:]
+	base := storedHashCount(oldSize)
+	var (
+		nums   []int64
+		chunks [][]byte
+	)
+	for i := 0; i < len(hashes); {
+		x := base + int64(i)
+		n := min(int(hashChunk-x%hashChunk), len(hashes)-i)
+		b := make([]byte, 0, 32*n)
+		for _, h := range hashes[i : i+n] {
+			b = append(b, h[:]...)
+		}
+		nums, chunks = append(nums, x/hashChunk), append(chunks, b)
+		i += n
 	}
 	var n int64
-	err := db.pool.QueryRow(ctx, extendSQL, oldSize, newSize, storedHashCount(oldSize), hs, cp.Note).Scan(&n)
+	err := db.pool.QueryRow(ctx, extendSQL, oldSize, newSize, nums, chunks, cp.Note,
+		base/hashChunk, 32*(base%hashChunk)).Scan(&n)
 	if pgCode(err) == codeUniqueViolation {
-		return fmt.Errorf("postgres: extend tree %d to %d: a checkpoint for %d or hashes past the tree are stored already: %w",
+		return fmt.Errorf("postgres: extend tree %d to %d: a checkpoint for %d is stored already: %w",
 			oldSize, newSize, newSize, store.ErrConflict)
 	}
 	if err != nil {
@@ -432,4 +469,26 @@ func (db *DB) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
 		return store.Checkpoint{}, fmt.Errorf("postgres: latest checkpoint: %w", err)
 	}
 	return cp, nil
+}
+
+// DeleteCheckpoints removes the checkpoints of sizes in one statement,
+// unless one of them is the newest stored (then nothing).
+func (db *DB) DeleteCheckpoints(ctx context.Context, sizes []int64) (int64, error) {
+	if len(sizes) == 0 {
+		return 0, nil
+	}
+	var newest *int64
+	var n int64
+	err := db.pool.QueryRow(ctx, `WITH newest AS (SELECT max(size) AS size FROM log_checkpoints),
+		d AS (DELETE FROM log_checkpoints WHERE size = ANY($1::bigint[])
+			AND NOT EXISTS (SELECT 1 FROM newest WHERE newest.size = ANY($1::bigint[]))
+			RETURNING 1)
+		SELECT (SELECT size FROM newest), (SELECT count(*) FROM d)`, sizes).Scan(&newest, &n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete checkpoints: %w", err)
+	}
+	if newest != nil && slices.Contains(sizes, *newest) {
+		return 0, fmt.Errorf("postgres: delete checkpoints: %d is the newest checkpoint, which is kept", *newest)
+	}
+	return n, nil
 }

@@ -166,10 +166,38 @@ func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
 	if err != nil {
 		return fmt.Errorf("postgres: revoke token %s: %w", id, err)
 	}
-	err = db.execRecorded(ctx, store.Change{Op: store.OpTokenRevoke, Token: &store.Token{ID: id, Revoked: at}}, oneRow,
-		`UPDATE tokens SET revoked = $2 WHERE id = $1`, id, n)
+	if db.recorder == nil {
+		err = db.execRecorded(ctx, store.Change{}, oneRow, `UPDATE tokens SET revoked = $2 WHERE id = $1`, id, n)
+	} else {
+		err = db.revokeRecorded(ctx, id, at, n)
+	}
 	if err != nil {
 		return fmt.Errorf("postgres: revoke token %s: %w", id, err)
+	}
+	return nil
+}
+
+// revokeRecorded revokes token id and records the change, with the
+// token's organisation, in one transaction.
+func (db *DB) revokeRecorded(ctx context.Context, id string, at time.Time, n any) error {
+	tx, err := db.pool.BeginTx(ctx, readCommitted)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	tok := &store.Token{ID: id, Revoked: at}
+	err = tx.QueryRow(ctx, `UPDATE tokens SET revoked = $2 WHERE id = $1 RETURNING org_id`, id, n).Scan(&tok.OrgID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := db.record(ctx, tx, store.Change{Op: store.OpTokenRevoke, Token: tok}); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 	"time"
 
@@ -431,4 +432,52 @@ func asStored(t time.Time) time.Time {
 		return t
 	}
 	return time.UnixMicro(t.UnixMicro()).UTC()
+}
+
+// DeleteCheckpoints removes the checkpoints of sizes in one write
+// transaction, unless one of them is the newest stored (then nothing).
+func (db *DB) DeleteCheckpoints(ctx context.Context, sizes []int64) (int64, error) {
+	if err := ctxErr(ctx, "delete checkpoints"); err != nil {
+		return 0, err
+	}
+	if len(sizes) == 0 {
+		return 0, nil
+	}
+	var n int64
+	err := func() error {
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer rollback(tx)
+		var newest sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT max(size) FROM log_checkpoints`).Scan(&newest); err != nil {
+			return err
+		}
+		if newest.Valid && slices.Contains(sizes, newest.Int64) {
+			return fmt.Errorf("%d is the newest checkpoint, which is kept", newest.Int64)
+		}
+		for i := 0; i < len(sizes); i += hashChunkInsert {
+			chunk := sizes[i:min(i+hashChunkInsert, len(sizes))]
+			args := make([]any, len(chunk))
+			for j, x := range chunk {
+				args[j] = x
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM log_checkpoints WHERE size IN (`+placeholders(len(chunk))+`)`, args...)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete checkpoints: %w", err)
+	}
+	db.wrote()
+	return n, nil
 }

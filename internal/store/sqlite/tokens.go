@@ -99,13 +99,14 @@ func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
 	if err := ctxErr(ctx, "revoke token"); err != nil {
 		return err
 	}
-	at = asStored(orNow(at)) // as stored, for the recorder
-	err := db.write(ctx, store.Change{Op: store.OpTokenRevoke, Token: &store.Token{ID: id, Revoked: at}}, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked = ? WHERE id = ?`, at.UnixMicro(), id)
-		if err != nil {
-			return err
+	at = asStored(orNow(at))                 // as stored, for the recorder
+	tok := &store.Token{ID: id, Revoked: at} // OrgID filled in for the recorder
+	err := db.write(ctx, store.Change{Op: store.OpTokenRevoke, Token: tok}, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `UPDATE tokens SET revoked = ? WHERE id = ? RETURNING org_id`, at.UnixMicro(), id).Scan(&tok.OrgID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
 		}
-		return affected(res)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: revoke token %s: %w", id, err)

@@ -36,7 +36,9 @@ func RunLog(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FailedChangeNoEntry", testLogFailedChange},
 		{"ConcurrentAppends", func(t *testing.T, s store.Store, _ store.Log) { ConcurrentAppends(t, []store.Store{s}) }},
 		{"Tree", testLogTree},
+		{"TreeSteps", testLogTreeSteps},
 		{"ConcurrentExtend", testLogConcurrentExtend},
+		{"DeleteCheckpoints", testLogDeleteCheckpoints},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -429,7 +431,7 @@ func testLogRecordedChanges(t *testing.T, s store.Store, l store.Log) {
 	if err := s.RevokeToken(ctx, tok.ID, at); err != nil {
 		t.Fatalf("RevokeToken: %v", err)
 	}
-	k.changed("RevokeToken", store.Change{Op: store.OpTokenRevoke, Token: &store.Token{ID: tok.ID, Revoked: at}})
+	k.changed("RevokeToken", store.Change{Op: store.OpTokenRevoke, Token: &store.Token{ID: tok.ID, OrgID: org.ID, Revoked: at}})
 
 	g := store.Grant{Collection: coll.ID, OrgID: org.ID, Read: true}
 	if err := s.SetGrant(ctx, g); err != nil {
@@ -1037,6 +1039,108 @@ func testLogTree(t *testing.T, s store.Store, l store.Log) {
 	}
 	if n := logSize(t, l); n != 8 {
 		t.Errorf("LogSize = %d after extending the tree, want 8", n)
+	}
+}
+
+// testLogTreeSteps grows a tree of 300 entries in uneven steps (a backend
+// may store hashes in rows of several: steps start and end inside and on
+// the edges of such rows) and reads every stored hash back, in one call
+// and in scattered ones; a hash past the tree is missing.
+func testLogTreeSteps(t *testing.T, s store.Store, l store.Log) {
+	ctx := context.Background()
+	var entries [][]byte
+	for i := range 300 {
+		entries = append(entries, fmt.Appendf(nil, `{"step":%d}`, i))
+	}
+	if _, err := l.AppendLog(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	lt := &localTree{}
+	lt.add(t, entries)
+	old := int64(0)
+	for _, n := range []int64{1, 2, 3, 16, 17, 33, 64, 65, 100, 128, 129, 255, 256, 257, 300} {
+		if err := l.ExtendTree(ctx, old, n, lt.grow(old, n), checkpoint(n, "step")); err != nil {
+			t.Fatalf("ExtendTree(%d, %d): %v", old, n, err)
+		}
+		old = n
+		count := tlog.StoredHashCount(n)
+		all := make([]int64, count)
+		for i := range all {
+			all[i] = int64(i)
+		}
+		got, err := l.ReadHashes(ctx, all)
+		if err != nil {
+			t.Fatalf("tree of %d: ReadHashes of all %d: %v", n, count, err)
+		}
+		for i, h := range got {
+			if h != [32]byte(lt.hashes[i]) {
+				t.Fatalf("tree of %d: stored hash %d differs", n, i)
+			}
+		}
+		_, err = l.ReadHashes(ctx, []int64{0, count})
+		wantErr(t, fmt.Sprintf("tree of %d: ReadHashes past the tree", n), err, store.ErrNotFound)
+	}
+	// Scattered, repeated, out of order.
+	idx := []int64{595, 0, 31, 32, 33, 595, 5, 300, 63, 64}
+	got, err := l.ReadHashes(ctx, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range idx {
+		if got[i] != [32]byte(lt.hashes[x]) {
+			t.Errorf("ReadHashes(%v)[%d] is not hash %d", idx, i, x)
+		}
+	}
+	root, _ := tlog.TreeHash(300, lt)
+	if got, err := tlog.TreeHash(300, storeHashes(l)); err != nil || got != root {
+		t.Errorf("tlog.TreeHash(300) over the stored hashes = %v, %v; want %v", got, err, root)
+	}
+}
+
+// testLogDeleteCheckpoints: thinning removes the checkpoints asked for
+// and nothing else; the newest is never removed; proofs still work.
+func testLogDeleteCheckpoints(t *testing.T, s store.Store, l store.Log) {
+	ctx := context.Background()
+	if n, err := l.DeleteCheckpoints(ctx, []int64{1, 2}); err != nil || n != 0 {
+		t.Errorf("DeleteCheckpoints with none stored = %d, %v", n, err)
+	}
+	var entries [][]byte
+	for i := range 10 {
+		entries = append(entries, fmt.Appendf(nil, `{"cp":%d}`, i))
+	}
+	if _, err := l.AppendLog(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	lt := &localTree{}
+	lt.add(t, entries)
+	old := int64(0)
+	for n := int64(1); n <= 10; n++ {
+		if err := l.ExtendTree(ctx, old, n, lt.grow(old, n), checkpoint(n, "c")); err != nil {
+			t.Fatal(err)
+		}
+		old = n
+	}
+	if n, err := l.DeleteCheckpoints(ctx, []int64{3, 9, 10}); err == nil || n != 0 {
+		t.Errorf("DeleteCheckpoints with the newest = %d, %v; want an error", n, err)
+	}
+	if n, err := l.DeleteCheckpoints(ctx, nil); err != nil || n != 0 {
+		t.Errorf("DeleteCheckpoints() = %d, %v", n, err)
+	}
+	if n, err := l.DeleteCheckpoints(ctx, []int64{2, 3, 5, 5, 42, 7}); err != nil || n != 4 {
+		t.Errorf("DeleteCheckpoints(2, 3, 5, 5, 42, 7) = %d, %v; want 4", n, err)
+	}
+	cps, err := l.Checkpoints(ctx, 0, 100)
+	if want := []int64{1, 4, 6, 8, 9, 10}; err != nil || !slices.Equal(sizes(cps), want) {
+		t.Errorf("after thinning: checkpoints %v, %v; want %v", sizes(cps), err, want)
+	}
+	if latest, err := l.LatestCheckpoint(ctx); err != nil || latest.Size != 10 {
+		t.Errorf("LatestCheckpoint after thinning = %d, %v", latest.Size, err)
+	}
+	root, _ := tlog.TreeHash(10, lt)
+	old3, _ := tlog.TreeHash(3, lt)
+	p, err := tlog.ProveTree(10, 3, storeHashes(l))
+	if err != nil || tlog.CheckTree(p, 10, root, 3, old3) != nil {
+		t.Errorf("consistency 3 -> 10 after removing checkpoint 3: %v", err)
 	}
 }
 
