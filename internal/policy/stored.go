@@ -6,8 +6,12 @@ import (
 )
 
 // Every program that links the policy stores each version's facts with
-// it: the backends call stix.Object.FactsBlob in Put.
-func init() { stix.SetFactsFunc(StoredFacts) }
+// it: the backends call stix.Object.FactsBlob in Put. ValidateObject,
+// which every write path applies before Put, caches the blob on the
+// object with cacheFacts, so that Put does not read the facts again.
+func init() { cacheFacts = stix.SetFactsFunc(StoredFacts) }
+
+var cacheFacts func(o *stix.Object, blob []byte)
 
 // StoredFacts is the blob a store keeps beside a version of o
 // (store.Version.Facts): FactsOf(o.Raw) in the binary form, without the id
@@ -17,6 +21,11 @@ func init() { stix.SetFactsFunc(StoredFacts) }
 // then fall back to Raw.
 func StoredFacts(o *stix.Object) []byte {
 	f, _ := FactsOf(o.Raw)
+	return storedBlob(&f, o)
+}
+
+// storedBlob is StoredFacts for facts already read from o.Raw.
+func storedBlob(f *Facts, o *stix.Object) []byte {
 	b, err := f.appendBinary(make([]byte, 0, 64), f.ID == o.ID && f.Type == o.Type)
 	if err != nil {
 		return nil

@@ -266,3 +266,26 @@ func TestPropertyFilterStoredEquivalence(t *testing.T) {
 		}
 	})
 }
+
+// TestValidateObjectCachesFacts: the facts ValidateObject reads are the
+// ones Put stores, without a second parse; a Raw replaced afterwards is
+// not stored with the old facts.
+func TestValidateObjectCachesFacts(t *testing.T) {
+	o, err := stix.Parse([]byte(indicator(idAmber, []string{TLP2AmberID}, ext(`,"deny_countries":["FR"]`))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ValidateObject(o); err != nil {
+		t.Fatal(err)
+	}
+	want := StoredFacts(o)
+	stix.SetFactsFunc(nil) // nothing to compute with: only the cache answers
+	defer stix.SetFactsFunc(StoredFacts)
+	if got := o.FactsBlob(); !bytes.Equal(got, want) {
+		t.Fatalf("after ValidateObject, FactsBlob %x, want %x", got, want)
+	}
+	o.Raw = slices.Clone(o.Raw)
+	if got := o.FactsBlob(); got != nil {
+		t.Fatalf("a new Raw kept the facts cached for the old one: %x", got)
+	}
+}

@@ -13,7 +13,10 @@ import (
 // selectors, a reference at a path selectors cannot express). Stored
 // objects thus never fail closed at read time because of their own
 // content. The error is a *stix.ValidationError naming the property, with
-// Index -1 (the caller that knows the position sets it).
+// Index -1 (the caller that knows the position sets it). A valid object
+// leaves with its facts blob cached (stix.Object.PrepareFacts), so that
+// Put stores it without reading the facts again; o must not be validated
+// by two goroutines at once.
 func ValidateObject(o *stix.Object) error {
 	if o == nil {
 		return &stix.ValidationError{Index: -1, Msg: "no object"}
@@ -21,7 +24,8 @@ func ValidateObject(o *stix.Object) error {
 	if err := stix.Validate(o); err != nil {
 		return err
 	}
-	if _, err := FactsOf(o.Raw); err != nil {
+	f, err := FactsOf(o.Raw)
+	if err != nil {
 		var ve *stix.ValidationError
 		if errors.As(err, &ve) {
 			if ve.ID == "" {
@@ -33,6 +37,9 @@ func ValidateObject(o *stix.Object) error {
 			return ve
 		}
 		return &stix.ValidationError{Index: -1, ID: o.ID, Type: o.Type, Msg: err.Error()}
+	}
+	if b := storedBlob(&f, o); b != nil {
+		cacheFacts(o, b)
 	}
 	return nil
 }

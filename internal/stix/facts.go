@@ -17,12 +17,18 @@ var factsFunc atomic.Pointer[func(o *Object) []byte]
 // so that reads need not parse Raw. Package policy installs its policy
 // facts encoder in its init; every program that links policy therefore
 // stores facts with every version. A nil fn uninstalls.
-func SetFactsFunc(fn func(o *Object) []byte) {
+//
+// It returns a function that caches on o, for its current Raw, a blob the
+// caller computed as fn would have (what PrepareFacts does, without
+// computing it again): for the installer's own validator, which has read
+// the facts anyway. Only the installer holds it.
+func SetFactsFunc(fn func(o *Object) []byte) (cache func(o *Object, blob []byte)) {
 	if fn == nil {
 		factsFunc.Store(nil)
-		return
+	} else {
+		factsFunc.Store(&fn)
 	}
-	factsFunc.Store(&fn)
+	return func(o *Object, blob []byte) { o.facts = factsCache{raw: o.Raw, blob: blob} }
 }
 
 // computeFacts runs the installed function; nil when none is installed.
