@@ -23,7 +23,11 @@ type Config struct {
 	// MaxBatch is the most entries one tree extension covers (default
 	// 65536); a longer backlog is integrated in several.
 	MaxBatch int64
-	Logger   *slog.Logger
+	// ThinEvery is how often Run thins the stored checkpoints by
+	// Retention (default 10 minutes; negative: never).
+	ThinEvery time.Duration
+	Retention Retention
+	Logger    *slog.Logger
 }
 
 // Log is the audit log over a store: it integrates appended entries into
@@ -46,6 +50,9 @@ type Log struct {
 	appendMu sync.Mutex
 	pending  *appendBatch
 	flushing bool
+
+	timeMu  sync.Mutex
+	cpTimes map[int64]time.Time // checkpoint size → its time (Thin)
 }
 
 // New returns the log over st that signs checkpoints with key.
@@ -65,6 +72,9 @@ func newLog(st store.Log, v note.Verifier, cfg Config) *Log {
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1 << 16
+	}
+	if cfg.ThinEvery == 0 {
+		cfg.ThinEvery = 10 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -248,15 +258,25 @@ func (l *Log) Kick() {
 	}
 }
 
-// Run integrates every Interval, and soon after Kick, until ctx ends.
+// Run integrates every Interval, and soon after Kick, until ctx ends;
+// every ThinEvery it thins the stored checkpoints (Thin, by Retention).
 // Failures are logged and retried; it returns nil when ctx ends.
 func (l *Log) Run(ctx context.Context) error {
 	t := time.NewTicker(l.cfg.Interval)
 	defer t.Stop()
 	minGap := l.cfg.Interval / 5
+	var thinned time.Time
 	for {
 		if _, err := l.Integrate(ctx); err != nil && ctx.Err() == nil {
 			l.log.Error("audit log: integrate", "err", err)
+		}
+		if now := time.Now(); l.cfg.ThinEvery > 0 && now.Sub(thinned) >= l.cfg.ThinEvery {
+			thinned = now
+			if n, err := l.Thin(ctx, l.cfg.Retention, now); err != nil && ctx.Err() == nil {
+				l.log.Error("audit log: thin checkpoints", "err", err)
+			} else if n > 0 {
+				l.log.Debug("audit log: thinned checkpoints", "removed", n)
+			}
 		}
 		select {
 		case <-ctx.Done():
