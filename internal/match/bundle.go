@@ -1,6 +1,7 @@
 package match
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -31,11 +32,23 @@ func ObservationsFromBundle(raw []byte) ([]pattern.Observation, []string, error)
 	if typ != "bundle" {
 		return nil, nil, fmt.Errorf("bundle: type is %q, want \"bundle\"", typ)
 	}
+	// STIX 2.1 observed-data is read property by property
+	// (fastObservedData); everything else, and observed-data in any
+	// unusual form, is decoded into maps. Observed-data read the fast way
+	// is not in byID: references from observed objects name other
+	// observables (SCOs), not observed-data.
 	objs := make([]map[string]any, len(elems))
+	fast := make([]odFields, len(elems))
+	isFast := make([]bool, len(elems))
 	errs := make([]error, len(elems))
 	parallel(len(elems), 512, func(lo, hi int) {
 		intern := make(map[string]string)
 		for i := lo; i < hi; i++ {
+			if bytes.Contains(elems[i], odType) {
+				if fast[i], isFast[i] = fastObservedData(elems[i]); isFast[i] {
+					continue
+				}
+			}
 			var err error
 			if objs[i], err = decodeObject(elems[i], intern); err != nil {
 				errs[i] = fmt.Errorf("bundle: objects[%d]: %w", i, err)
@@ -48,6 +61,10 @@ func ObservationsFromBundle(raw []byte) ([]pattern.Observation, []string, error)
 	byID := make(map[string]map[string]any, len(objs))
 	var odIdx []int
 	for i, o := range objs {
+		if isFast[i] {
+			odIdx = append(odIdx, i)
+			continue
+		}
 		if id, ok := o["id"].(string); ok {
 			byID[id] = o
 		}
@@ -62,10 +79,17 @@ func ObservationsFromBundle(raw []byte) ([]pattern.Observation, []string, error)
 	clear(errs)
 	parallel(len(odIdx), 512, func(lo, hi int) {
 		for k := lo; k < hi; k++ {
-			od := objs[odIdx[k]]
-			ids[k], _ = od["id"].(string)
 			var err error
-			if obs[k], err = pattern.NewObservation(od, resolve); err != nil {
+			if j := odIdx[k]; isFast[j] {
+				f := &fast[j]
+				ids[k] = f.id
+				obs[k], err = pattern.NewObservationRefs(f.first, f.last, f.number, f.hasNumber, f.refs, resolve)
+			} else {
+				od := objs[j]
+				ids[k], _ = od["id"].(string)
+				obs[k], err = pattern.NewObservation(od, resolve)
+			}
+			if err != nil {
 				errs[k] = fmt.Errorf("bundle: objects[%d] (%s): %w", odIdx[k], ids[k], err)
 			}
 		}
@@ -75,6 +99,9 @@ func ObservationsFromBundle(raw []byte) ([]pattern.Observation, []string, error)
 	}
 	return obs, ids, nil
 }
+
+// odType is how an observed-data object's type looks in its JSON.
+var odType = []byte(`"observed-data"`)
 
 func firstErr(errs []error) error {
 	for _, e := range errs {

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
+
+	"fusion/internal/stix/pattern"
 )
 
 // fuzzIndex is a small index with one indicator of each kind.
@@ -186,6 +188,56 @@ func FuzzDecodeObject(f *testing.F) {
 			}
 		case err == nil && utf8.ValidString(raw):
 			t.Fatalf("%q: decoded %v; the JSON decoder says %v", raw, got, werr)
+		}
+	})
+}
+
+// FuzzFastObservedData checks the observed-data fast path against the
+// general one: whenever fastObservedData accepts a text, decodeObject
+// decodes it too, and NewObservationRefs over what the fast path read
+// gives the Observation (or the error) NewObservation gives over the
+// decoded object. Seeds: testdata/fuzz/FuzzFastObservedData.
+func FuzzFastObservedData(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"observed-data","id":"observed-data--1","first_observed":"2024-01-01T00:00:00Z","last_observed":"2024-01-01T00:00:01Z","number_observed":3,"object_refs":["file--1","ipv4-addr--1"]}`,
+		`{"object_refs":[],"last_observed":"2024-01-01T00:00:01.5Z","first_observed":"2024-01-01T00:00:00Z","type":"observed-data","created":"x\u00e9","extensions":{"a":{"b":[1,2]}}}`,
+		`{"type":"observed-data","first_observed":"2024-01-01T00:00:00Z","last_observed":"nope","object_refs":["file--1"]}`,
+		`{"type":"observed-data","first_observed":"2024-01-01T00:00:00Z","last_observed":"2024-01-01T00:00:00Z","number_observed":0.5,"object_refs":["file--1"]}`,
+		`{"type":"observed-data","first_observed":"2024-01-01T00:00:00Z","last_observed":"2024-01-01T00:00:00Z","x":1,"x":2,"object_refs":[]}`,
+	} {
+		f.Add(s)
+	}
+	objs := map[string]map[string]any{
+		"file--1":      {"type": "file", "id": "file--1", "name": "a.exe", "parent_directory_ref": "directory--1"},
+		"directory--1": {"type": "directory", "id": "directory--1", "path": "/tmp"},
+		"ipv4-addr--1": {"type": "ipv4-addr", "id": "ipv4-addr--1", "value": "192.0.2.1"},
+	}
+	resolve := func(id string) map[string]any { return objs[id] }
+	f.Fuzz(func(t *testing.T, raw string) {
+		if !utf8.ValidString(raw) {
+			return // ObservationsFromBundle rejects the whole bundle first
+		}
+		fd, ok := fastObservedData([]byte(raw))
+		if !ok {
+			return
+		}
+		od, err := decodeObject([]byte(raw), map[string]string{})
+		if err != nil {
+			t.Fatalf("fast path accepted what decodeObject rejects (%v): %s", err, raw)
+		}
+		if od["type"] != "observed-data" {
+			t.Fatalf("fast path accepted type %v", od["type"])
+		}
+		if id, _ := od["id"].(string); id != fd.id {
+			t.Errorf("id %q, decoded %q", fd.id, id)
+		}
+		got, gerr := pattern.NewObservationRefs(fd.first, fd.last, fd.number, fd.hasNumber, fd.refs, resolve)
+		want, werr := pattern.NewObservation(od, resolve)
+		if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() {
+			t.Fatalf("errors differ: fast %v, general %v", gerr, werr)
+		}
+		if gerr == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("observations differ:\nfast    %+v\ngeneral %+v", got, want)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package match
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"unicode/utf16"
@@ -573,4 +574,153 @@ func (s *jscan) value(depth int) (any, error) {
 		return f, nil
 	}
 	return nil, s.fail("want a value")
+}
+
+// odFields are the properties of a STIX 2.1 observed-data object the
+// evaluator needs.
+type odFields struct {
+	id, first, last string
+	number          float64
+	hasNumber       bool
+	refs            []string
+}
+
+// fastObservedData reads a STIX 2.1 observed-data object's id,
+// first_observed, last_observed, number_observed and object_refs without
+// decoding the rest into maps. ok is false, and the caller must decode b
+// with decodeObject and pattern.NewObservation, for anything else: another
+// type, the STIX 2.0 "objects" form, a property of an unexpected JSON
+// type, a missing timestamp, a duplicate member, malformed JSON. So every
+// object it accepts decodes to the same Observation either way, and every
+// error comes from the general path.
+func fastObservedData(b []byte) (f odFields, ok bool) {
+	s := jscan{b: b}
+	s.ws()
+	if !s.eat('{') {
+		return f, false
+	}
+	var seen [16][]byte
+	nseen := 0
+	var typ, hasFirst, hasLast bool
+	s.ws()
+	if s.eat('}') {
+		return f, false
+	}
+	for {
+		s.ws()
+		k, err := s.key()
+		if err != nil {
+			return f, false
+		}
+		for _, x := range seen[:nseen] {
+			if string(x) == string(k) {
+				return f, false
+			}
+		}
+		if nseen == len(seen) {
+			return f, false
+		}
+		seen[nseen] = k
+		nseen++
+		s.ws()
+		if !s.eat(':') {
+			return f, false
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return f, false
+		}
+		c := s.b[s.i]
+		switch string(k) {
+		case "type":
+			if c != '"' {
+				return f, false
+			}
+			v, err := s.str()
+			if err != nil || v != "observed-data" {
+				return f, false
+			}
+			typ = true
+		case "id", "first_observed", "last_observed":
+			if c != '"' {
+				return f, false
+			}
+			v, err := s.str()
+			if err != nil {
+				return f, false
+			}
+			switch string(k) {
+			case "id":
+				f.id = v
+			case "first_observed":
+				f.first, hasFirst = v, true
+			default:
+				f.last, hasLast = v, true
+			}
+		case "number_observed":
+			if c != '-' && (c < '0' || c > '9') {
+				return f, false
+			}
+			start := s.i
+			if s.skipNumber() != nil {
+				return f, false
+			}
+			n, err := strconv.ParseFloat(string(s.b[start:s.i]), 64)
+			if err != nil {
+				return f, false
+			}
+			f.number, f.hasNumber = n, true
+		case "object_refs":
+			if !s.eat('[') {
+				return f, false
+			}
+			f.refs = make([]string, 0, 4)
+			s.ws()
+			if !s.eat(']') {
+				for {
+					s.ws()
+					if s.i >= len(s.b) || s.b[s.i] != '"' {
+						return f, false
+					}
+					v, err := s.str()
+					if err != nil {
+						return f, false
+					}
+					f.refs = append(f.refs, v)
+					s.ws()
+					if s.eat(']') {
+						break
+					}
+					if !s.eat(',') {
+						return f, false
+					}
+				}
+			}
+		case "objects":
+			return f, false // STIX 2.0
+		default:
+			// Strings without escapes are passed over; anything else is
+			// decoded as decodeObject would, so that it fails alike
+			// (duplicate members, unpaired surrogates, huge numbers).
+			start := s.i
+			if c == '"' && s.skipStr() == nil && bytes.IndexByte(s.b[start:s.i], '\\') < 0 {
+				break
+			}
+			s.i = start
+			if _, err := s.value(1); err != nil {
+				return f, false
+			}
+		}
+		s.ws()
+		if s.eat('}') {
+			break
+		}
+		if !s.eat(',') {
+			return f, false
+		}
+	}
+	if s.end() != nil || !typ || !hasFirst || !hasLast || f.refs == nil {
+		return f, false
+	}
+	return f, true
 }

@@ -89,18 +89,58 @@ func NewObservation(od map[string]any, resolve func(id string) map[string]any) (
 		return o, nil
 	}
 	refs, _ := od["object_refs"].([]any)
-	o.ByRef = make(map[string]map[string]any, len(refs))
-	if resolve == nil {
-		return o, nil
-	}
+	ids := make([]string, 0, len(refs))
 	for _, r := range refs {
-		id, ok := r.(string)
-		if !ok {
-			continue
+		if id, ok := r.(string); ok {
+			ids = append(ids, id)
 		}
+	}
+	o.resolveRefs(ids, resolve)
+	return o, nil
+}
+
+// NewObservationRefs is NewObservation for STIX 2.1 observed data read
+// property by property: firstObserved and lastObserved are the
+// timestamps' JSON strings, numberObserved is number_observed when
+// hasNumber, objectRefs are the object_refs. The result and the errors
+// are those NewObservation gives for an observed-data object with these
+// properties.
+func NewObservationRefs(firstObserved, lastObserved string, numberObserved float64, hasNumber bool, objectRefs []string, resolve func(id string) map[string]any) (Observation, error) {
+	var o Observation
+	var ok bool
+	if o.FirstObserved, ok = parseJSONTime(firstObserved); !ok {
+		return o, fmt.Errorf("observed-data: first_observed %q is not a STIX timestamp", firstObserved)
+	}
+	if o.LastObserved, ok = parseJSONTime(lastObserved); !ok {
+		return o, fmt.Errorf("observed-data: last_observed %q is not a STIX timestamp", lastObserved)
+	}
+	o.NumberObserved = 1
+	if hasNumber {
+		f := numberObserved
+		if f != math.Trunc(f) || f < 1 || f > 999999999 {
+			return o, fmt.Errorf("observed-data: number_observed %v is not an integer from 1 to 999999999", f)
+		}
+		o.NumberObserved = int(f)
+	}
+	o.resolveRefs(objectRefs, resolve)
+	return o, nil
+}
+
+// resolveRefs sets o.Objects to the objects ids name (those resolve
+// finds) and o.ByRef to them and every object they reference,
+// transitively.
+func (o *Observation) resolveRefs(ids []string, resolve func(id string) map[string]any) {
+	o.ByRef = make(map[string]map[string]any, len(ids))
+	if resolve == nil {
+		return
+	}
+	for _, id := range ids {
 		obj := resolve(id)
 		if obj == nil {
 			continue
+		}
+		if o.Objects == nil {
+			o.Objects = make([]map[string]any, 0, len(ids))
 		}
 		o.Objects = append(o.Objects, obj)
 		o.ByRef[id] = obj
@@ -126,7 +166,6 @@ func NewObservation(od map[string]any, resolve func(id string) map[string]any) (
 			delete(o.ByRef, id)
 		}
 	}
-	return o, nil
 }
 
 // collectRefs calls fn with every string held by a *_ref or *_refs
