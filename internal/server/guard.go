@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,10 +29,17 @@ import (
 // is stored, and keeps what it blocks in the partner's quarantine.
 //
 // A partner's list is a secret. It lives only in records under
-// "guard:list:<orgID>" (the records table has no listing and no read
-// path but this one); it is never logged or put into an error, a status
-// resource or a response to anyone but the partner and hub admins. Logs
-// carry List.Digest only.
+// "guard:lc:<orgID>:" (the list's text in pieces of at most listChunk
+// bytes, 16 KiB, keyed by a hash of the text and their number) named by the
+// partner's meta record "guard:meta:<orgID>" (no listing or read path
+// reaches them but this one); it is never logged or put into an error, a
+// status resource or a response to anyone but the partner and hub
+// admins. Logs carry List.Digest only. The pieces are small because a
+// store record larger than a B-tree cell slows every record lookup that
+// passes it (SQLite reads such a record whole to compare keys with it: a
+// 3 MB list made each status or meta lookup take about 3 ms). Lists
+// stored whole in "guard:list:<orgID>" by earlier versions are still
+// read, and are replaced by pieces at the next change.
 //
 // Scanners are cached per partner in this node's memory and checked
 // against a small record, "guard:meta:<orgID>", on every use, so a list
@@ -65,7 +73,7 @@ type GuardMeta struct {
 	Updated time.Time      `json:"updated"`
 }
 
-// guardListRecord is what "guard:list:<orgID>" holds: the list's text as
+// guardListRecord is what the legacy "guard:list:<orgID>" holds: the list's text as
 // the partner sent it, and its meta data.
 type guardListRecord struct {
 	GuardMeta
@@ -84,6 +92,24 @@ const MaxQuarantine = 10000
 
 func guardListKey(orgID string) string { return "guard:list:" + orgID }
 func guardMetaKey(orgID string) string { return "guard:meta:" + orgID }
+func guardChunkPrefix(orgID string) string {
+	return "guard:lc:" + orgID + ":"
+}
+
+// listChunk is the most list text one record holds: small enough that a
+// lookup comparing its key with it reads little (SQLite reads a record
+// that overflows its B-tree cell whole), large enough that a list of
+// 100,000 assets takes about 200 records.
+const listChunk = 16 << 10
+
+// guardMetaRecord is what "guard:meta:<orgID>" holds: the meta data and
+// where the text is (Chunks pieces under guard:lc:<orgID>:<TextHash>:;
+// none: the legacy list record).
+type guardMetaRecord struct {
+	GuardMeta `json:",inline"`
+	Chunks    int    `json:"chunks,omitempty"`
+	TextHash  string `json:"text_hash,omitempty"`
+}
 
 // NewGuard returns the guard service over st (now nil: time.Now).
 func NewGuard(st store.Store, log *slog.Logger, now func() time.Time) *Guard {
@@ -107,8 +133,8 @@ var ErrNoGuardList = errors.New("no protected-asset list")
 // SetList parses text and, if it is a valid list, makes it the
 // organisation's list with the given action ("" keeps the current action,
 // or block for a new list). A *guard.ListError names bad lines by number
-// only. The list record is written before the meta record that readers
-// check, so a reader never builds a scanner for a half-written change.
+// only. The text's pieces are written before the meta record that names
+// them, so a reader never builds a scanner from a half-written change.
 func (g *Guard) SetList(ctx context.Context, orgID string, text []byte, action string) (GuardMeta, error) {
 	if action != "" && action != GuardBlock && action != GuardRedact {
 		return GuardMeta{}, fmt.Errorf("guard action must be %s or %s", GuardBlock, GuardRedact)
@@ -129,19 +155,32 @@ func (g *Guard) SetList(ctx context.Context, orgID string, text []byte, action s
 	for k, n := range l.Counts() {
 		m.Counts[k.String()] = n
 	}
-	rec, err := json.Marshal(guardListRecord{GuardMeta: m, Text: string(text)})
+	th := sha256.Sum256(text)
+	mr := guardMetaRecord{GuardMeta: m, TextHash: hex.EncodeToString(th[:12])}
+	prefix := guardChunkPrefix(orgID) + mr.TextHash + ":"
+	for off := 0; off < len(text) || off == 0; off += listChunk {
+		piece := text[off:min(off+listChunk, len(text))]
+		if err := g.st.SetRecord(ctx, fmt.Sprintf("%s%06d", prefix, mr.Chunks), piece); err != nil {
+			return GuardMeta{}, fmt.Errorf("storing the protected-asset list: %w", err)
+		}
+		mr.Chunks++
+		if len(text) == 0 {
+			break
+		}
+	}
+	mb, err := json.Marshal(mr)
 	if err != nil {
 		return GuardMeta{}, err
-	}
-	mb, err := json.Marshal(m)
-	if err != nil {
-		return GuardMeta{}, err
-	}
-	if err := g.st.SetRecord(ctx, guardListKey(orgID), rec); err != nil {
-		return GuardMeta{}, fmt.Errorf("storing the protected-asset list: %w", err)
 	}
 	if err := g.st.SetRecord(ctx, guardMetaKey(orgID), mb); err != nil {
 		return GuardMeta{}, fmt.Errorf("storing the protected-asset list: %w", err)
+	}
+	// The pieces of earlier lists, and a legacy whole-list record, go.
+	if err := g.deleteStaleChunks(ctx, orgID, mr.TextHash); err != nil {
+		return GuardMeta{}, err
+	}
+	if err := g.st.DeleteRecord(ctx, guardListKey(orgID)); err != nil {
+		return GuardMeta{}, fmt.Errorf("removing the earlier protected-asset list: %w", err)
 	}
 	g.mu.Lock()
 	g.cache[orgID] = &guardEntry{meta: mb, sc: guard.NewScanner(l, guard.Options{Redact: action == GuardRedact})}
@@ -190,35 +229,101 @@ func (g *Guard) Record(ctx context.Context, source, collection string, res []*gu
 // Meta returns the organisation's list meta data; ErrNoGuardList if it
 // has none.
 func (g *Guard) Meta(ctx context.Context, orgID string) (GuardMeta, error) {
+	m, _, err := g.metaRecord(ctx, orgID)
+	return m.GuardMeta, err
+}
+
+func (g *Guard) metaRecord(ctx context.Context, orgID string) (guardMetaRecord, []byte, error) {
 	b, err := g.st.GetRecord(ctx, guardMetaKey(orgID))
 	if errors.Is(err, store.ErrNotFound) {
-		return GuardMeta{}, ErrNoGuardList
+		return guardMetaRecord{}, nil, ErrNoGuardList
 	}
 	if err != nil {
-		return GuardMeta{}, err
+		return guardMetaRecord{}, nil, err
 	}
-	var m GuardMeta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return GuardMeta{}, fmt.Errorf("guard meta record of organisation %s is unreadable", orgID)
+	var m guardMetaRecord
+	if err := json.Unmarshal(b, &m, json.RejectUnknownMembers(false)); err != nil {
+		return guardMetaRecord{}, nil, fmt.Errorf("guard meta record of organisation %s is unreadable", orgID)
 	}
-	return m, nil
+	return m, b, nil
 }
 
 // ListText returns the list as the partner sent it and its meta data.
 // Owner and hub admins only: the caller checks. ErrNoGuardList if none.
 func (g *Guard) ListText(ctx context.Context, orgID string) (GuardMeta, string, error) {
-	b, err := g.st.GetRecord(ctx, guardListKey(orgID))
-	if errors.Is(err, store.ErrNotFound) {
-		return GuardMeta{}, "", ErrNoGuardList
-	}
+	m, _, err := g.metaRecord(ctx, orgID)
 	if err != nil {
 		return GuardMeta{}, "", err
 	}
-	var rec guardListRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return GuardMeta{}, "", fmt.Errorf("guard list record of organisation %s is unreadable", orgID)
+	text, err := g.readText(ctx, orgID, m)
+	return m.GuardMeta, text, err
+}
+
+// readText reads the list text the meta record names.
+func (g *Guard) readText(ctx context.Context, orgID string, m guardMetaRecord) (string, error) {
+	if m.Chunks == 0 { // legacy: the whole list in one record
+		b, err := g.st.GetRecord(ctx, guardListKey(orgID))
+		if errors.Is(err, store.ErrNotFound) {
+			return "", ErrNoGuardList
+		}
+		if err != nil {
+			return "", err
+		}
+		var rec guardListRecord
+		if err := json.Unmarshal(b, &rec, json.RejectUnknownMembers(false)); err != nil {
+			return "", fmt.Errorf("guard list record of organisation %s is unreadable", orgID)
+		}
+		return rec.Text, nil
 	}
-	return rec.GuardMeta, rec.Text, nil
+	prefix := guardChunkPrefix(orgID) + m.TextHash + ":"
+	var text []byte
+	n := 0
+	for after := ""; ; {
+		recs, err := g.st.ListRecords(ctx, prefix, after, qListPage)
+		if err != nil {
+			return "", err
+		}
+		for _, r := range recs {
+			text = append(text, r.Value...)
+			n++
+		}
+		if len(recs) < qListPage {
+			break
+		}
+		after = recs[len(recs)-1].Key
+	}
+	th := sha256.Sum256(text)
+	if n != m.Chunks || hex.EncodeToString(th[:12]) != m.TextHash {
+		return "", fmt.Errorf("the stored protected-asset list of organisation %s is incomplete (%d of %d pieces; replaced at the same moment by another request?): set it again", orgID, n, m.Chunks)
+	}
+	return string(text), nil
+}
+
+// deleteStaleChunks removes the pieces of every list text but keep's.
+func (g *Guard) deleteStaleChunks(ctx context.Context, orgID, keep string) error {
+	prefix := guardChunkPrefix(orgID)
+	var stale []string
+	for after := ""; ; {
+		recs, err := g.st.ListRecords(ctx, prefix, after, qListPage)
+		if err != nil {
+			return fmt.Errorf("removing the earlier protected-asset list: %w", err)
+		}
+		for _, r := range recs {
+			if !strings.HasPrefix(r.Key, prefix+keep+":") {
+				stale = append(stale, r.Key)
+			}
+		}
+		if len(recs) < qListPage {
+			break
+		}
+		after = recs[len(recs)-1].Key
+	}
+	for _, k := range stale {
+		if err := g.st.DeleteRecord(ctx, k); err != nil {
+			return fmt.Errorf("removing the earlier protected-asset list: %w", err)
+		}
+	}
+	return nil
 }
 
 // SetAction changes the organisation's action; ErrNoGuardList if it has
@@ -239,8 +344,8 @@ func (g *Guard) SetAction(ctx context.Context, orgID, action string) (GuardMeta,
 // so a change made on another node is seen; the list itself is read and
 // compiled only when it changed.
 func (g *Guard) Scanner(ctx context.Context, orgID string) (*guard.Scanner, error) {
-	mb, err := g.st.GetRecord(ctx, guardMetaKey(orgID))
-	if errors.Is(err, store.ErrNotFound) {
+	m, mb, err := g.metaRecord(ctx, orgID)
+	if errors.Is(err, ErrNoGuardList) {
 		return nil, ErrNoGuardList
 	}
 	if err != nil {
@@ -252,7 +357,7 @@ func (g *Guard) Scanner(ctx context.Context, orgID string) (*guard.Scanner, erro
 	if e != nil && bytes.Equal(e.meta, mb) {
 		return e.sc, nil
 	}
-	m, text, err := g.ListText(ctx, orgID)
+	text, err := g.readText(ctx, orgID, m)
 	if err != nil {
 		return nil, fmt.Errorf("reading the guard list: %w", err)
 	}
