@@ -183,6 +183,30 @@ func TestMatchSightings(t *testing.T) {
 			}
 		}
 
+		// A bundle: count is number_observed, first_seen and last_seen
+		// the observed data's times (here before the earlier reports, so
+		// first_seen moves back and last_seen stays).
+		bundle := `{"type":"bundle","id":"bundle--00000000-0000-4000-8000-000000000001","objects":[
+		  {"type":"observed-data","spec_version":"2.1","id":"observed-data--00000000-0000-4000-8000-000000000001","created":"` + v1 + `","modified":"` + v1 + `",
+		   "first_observed":"2024-05-01T10:00:00Z","last_observed":"2024-05-02T10:00:00Z","number_observed":5,"object_refs":["ipv4-addr--00000000-0000-4000-8000-000000000001"]},
+		  {"type":"ipv4-addr","spec_version":"2.1","id":"ipv4-addr--00000000-0000-4000-8000-000000000001","value":"198.51.100.7"}]}`
+		req, _ := http.NewRequest("POST", m.srv.URL+"/api/v1/match?report_sightings=1", strings.NewReader(bundle))
+		req.Header.Set("Authorization", "Bearer "+m.tok["de-police"])
+		req.Header.Set("Content-Type", "application/stix+json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if got := lines(t, matchResp{res.StatusCode, res.Header, b}); len(got) != 1 || got[0].Sighting != sid1 {
+			t.Fatalf("bundle report: %+v", got)
+		}
+		vs, _ = sightingVersions(t, st, sid1)
+		if l := vs[len(vs)-1]; len(vs) != 3 || l.Count != 8 || l.FirstSeen != "2024-05-01T10:00:00.000Z" || l.LastSeen != n.LastSeen {
+			t.Errorf("after a bundle report: %d versions, last %+v", len(vs), l)
+		}
+
 		// Concurrent reports lose no count.
 		const par = 8
 		var wg sync.WaitGroup
@@ -257,8 +281,8 @@ func TestMatchSightings(t *testing.T) {
 				}
 			}
 		}
-		if accepted != 2 {
-			t.Errorf("audit entries for %s: %d, want 2", sid1, accepted)
+		if accepted != 3 {
+			t.Errorf("audit entries for %s: %d, want 3 (one per report)", sid1, accepted)
 		}
 	})
 }
