@@ -372,3 +372,59 @@ func BenchmarkServedEntry(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPutPaired measures what the audit log costs ingest, in a way
+// that a busy machine disturbs less than BenchmarkPut's separate runs:
+// two fresh stores of the same backend, one plain and one with the
+// Recorder and the integrator running (as serve runs it), take batches of
+// 1000 new objects in turn, and each store's wall time is summed (the
+// logged one's including the integrator catching up at the end).
+// overhead-% is logged time / plain time - 1.
+//
+//	go test ./internal/audit -run XXX -bench PutPaired -benchtime 100x -count 3
+func BenchmarkPutPaired(b *testing.B) {
+	for _, be := range backends(b) {
+		b.Run(be.name, func(b *testing.B) {
+			plain, logged := storeLog(be.open(b)), storeLog(be.open(b))
+			logged.SetRecorder(Recorder(nil))
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			l := New(logged, testKey(b, "bench"), Config{})
+			wg.Add(1)
+			go func() { defer wg.Done(); l.Run(ctx) }()
+			defer func() { cancel(); wg.Wait() }()
+			const batch, src = 1000, "7b1f6c2e-5d3a-4c8e-9f10-2a4b6c8d0e1f"
+			actx := WithActor(context.Background(), src)
+			var tPlain, tLogged time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				objs := benchObjects(b, i, batch)
+				for k := range 2 {
+					st, acc := plain, &tPlain
+					if (i+k)%2 == 1 {
+						st, acc = logged, &tLogged
+					}
+					t0 := time.Now()
+					if _, err := st.Put(actx, store.DefaultCollectionID, src, objs); err != nil {
+						b.Fatal(err)
+					}
+					*acc += time.Since(t0)
+				}
+			}
+			t0 := time.Now()
+			for {
+				ts, _ := logged.TreeSize(ctx)
+				ls, _ := logged.LogSize(ctx)
+				if ts == ls {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			tLogged += time.Since(t0)
+			b.StopTimer()
+			b.ReportMetric(float64(batch*b.N)/tPlain.Seconds(), "plain-objects/s")
+			b.ReportMetric(float64(batch*b.N)/tLogged.Seconds(), "logged-objects/s")
+			b.ReportMetric(100*(tLogged.Seconds()/tPlain.Seconds()-1), "overhead-%")
+		})
+	}
+}

@@ -1,0 +1,126 @@
+package taxii_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"fusion/internal/audit"
+	"fusion/internal/policy"
+	"fusion/internal/server"
+	"fusion/internal/stix"
+	"fusion/internal/store"
+)
+
+// processCPU is this process's user+system CPU time (with SQLite the
+// store's work is in it; with PostgreSQL the database server's is not).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// seedMarked stores n indicators of acme in the fixture's collection
+// through the store (not measured), every fourth TLP:RED.
+func seedMarked(b *testing.B, f *fixture, n int) {
+	ctx := context.Background()
+	acme, err := f.st.GetOrgByName(ctx, "acme")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch = 5000
+	for i := 0; i < n; i += batch {
+		objs := make([]*stix.Object, 0, batch)
+		for j := i; j < i+batch && j < n; j++ {
+			m := policy.TLP2ClearID
+			if j%4 == 0 {
+				m = policy.TLP2RedID
+			}
+			o, err := stix.Parse([]byte(markedIndicator(j, m)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			objs = append(objs, o)
+		}
+		if _, err := f.st.Put(ctx, f.coll, acme.ID, objs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPagingAudit is BenchmarkPaging (limit=1000, next, one page
+// per iteration, FUSION_BENCH_OBJECTS objects, default 100,000) as the
+// member country, with the audit log off (plain) and on (audited: every
+// page's served and denied entries appended before it is sent, the
+// integrator running), so that the two can be compared on the same
+// store. A quarter of the objects are TLP:RED, hidden from the member,
+// so that audited pages carry denied entries too. It reports objects/s
+// (wall) and objects per CPU-second of this process.
+//
+//	go test -run '^$' -bench PagingAudit -benchtime 200x -count 3 ./internal/taxii
+func BenchmarkPagingAudit(b *testing.B) {
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			n := benchObjects(b)
+			st := be.open(b)
+			key, _, err := audit.LoadOrCreateKey(filepath.Join(b.TempDir(), "audit.key"), audit.OriginPrefix+"bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			lg := audit.New(st, key, audit.Config{})
+			plain := newFixture(b, func(testing.TB) store.Store { return st }, server.Config{})
+			seedMarked(b, plain, n)
+			audited := &fixture{tb: b, st: st, coll: plain.coll, tokens: plain.tokens}
+			audited.srv = httptest.NewServer(server.New(st, server.Config{Rate: -1, Audit: lg,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
+			b.Cleanup(audited.srv.Close)
+			for _, mode := range []string{"plain", "audited"} {
+				f := plain
+				if mode == "audited" {
+					f = audited
+				}
+				b.Run(mode, func(b *testing.B) {
+					ctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					if mode == "audited" {
+						go lg.Run(ctx)
+					}
+					client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+					first := f.srv.URL + f.objectsPath() + "?limit=1000"
+					next := first
+					objects := 0
+					cpu0 := processCPU()
+					start := time.Now()
+					for i := 0; b.Loop(); i++ {
+						req, _ := http.NewRequest("GET", next, nil)
+						req.Header.Set("Authorization", "Bearer "+f.tokens["member"])
+						res, err := client.Do(req)
+						if err != nil {
+							b.Fatal(err)
+						}
+						env, err := skimEnvelope(res.Body)
+						res.Body.Close()
+						if err != nil || res.StatusCode != 200 {
+							b.Fatalf("page %d: %d %v", i, res.StatusCode, err)
+						}
+						objects += env.n
+						next = first
+						if env.more {
+							next = f.srv.URL + f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.next)
+						}
+					}
+					elapsed, cpu := time.Since(start), processCPU()-cpu0
+					b.ReportMetric(float64(objects)/elapsed.Seconds(), "objects/s")
+					b.ReportMetric(float64(objects)/cpu.Seconds(), "objects/cpu-s")
+				})
+			}
+		})
+	}
+}
