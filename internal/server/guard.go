@@ -388,7 +388,7 @@ func (g *Guard) Screen(ctx context.Context, org store.Org, raws [][]byte) ([]gua
 	if err != nil {
 		return nil, false, err
 	}
-	res, err := sc.ScanBatch(ctx, raws, g.Blocked(org.ID)) // scans on every CPU
+	res, err := sc.ScanBatch(ctx, raws, &batchQuarantine{g: g, orgID: org.ID}) // scans on every CPU
 	if err != nil {
 		return nil, false, err
 	}
@@ -863,18 +863,67 @@ type quarantineIDs struct {
 	orgID string
 }
 
-func (q quarantineIDs) Blocked(ctx context.Context, ids []string) ([]string, error) {
-	st, err := q.g.qload(ctx, q.orgID)
+// batchQuarantine is quarantineIDs for one batch: the quarantine is read
+// (its change marker checked) once, for Blocked and Tied both.
+type batchQuarantine struct {
+	g     *Guard
+	orgID string
+	st    *qState
+}
+
+func (q *batchQuarantine) load(ctx context.Context) (*qState, error) {
+	if q.st == nil {
+		st, err := q.g.qload(ctx, q.orgID)
+		if err != nil {
+			return nil, err
+		}
+		q.st = st
+	}
+	return q.st, nil
+}
+
+func (q *batchQuarantine) Blocked(ctx context.Context, ids []string) ([]string, error) {
+	st, err := q.load(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return st.blocked(ids), nil
+}
+
+func (q *batchQuarantine) Tied(ctx context.Context, ids []string) (map[string]string, error) {
+	st, err := q.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.tiedBy(ids), nil
+}
+
+func (st *qState) blocked(ids []string) []string {
 	var out []string
 	for _, id := range ids {
 		if st.ids[id] {
 			out = append(out, id)
 		}
 	}
-	return out, nil
+	return out
+}
+
+func (st *qState) tiedBy(ids []string) map[string]string {
+	out := map[string]string{}
+	for _, id := range ids {
+		if rel, ok := st.tied[id]; ok {
+			out[id] = rel
+		}
+	}
+	return out
+}
+
+func (q quarantineIDs) Blocked(ctx context.Context, ids []string) ([]string, error) {
+	st, err := q.g.qload(ctx, q.orgID)
+	if err != nil {
+		return nil, err
+	}
+	return st.blocked(ids), nil
 }
 
 func (q quarantineIDs) Tied(ctx context.Context, ids []string) (map[string]string, error) {
@@ -882,13 +931,7 @@ func (q quarantineIDs) Tied(ctx context.Context, ids []string) (map[string]strin
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
-	for _, id := range ids {
-		if rel, ok := st.tied[id]; ok {
-			out[id] = rel
-		}
-	}
-	return out, nil
+	return st.tiedBy(ids), nil
 }
 
 // versionOfRaw is the object's modified (or created) timestamp, read
