@@ -182,17 +182,13 @@ func exportBundle(ctx context.Context, st store.Store, coll store.Collection, ca
 		q.AddedAfter = page.Versions[len(page.Versions)-1].DateAdded
 		var keys []store.Version // what the page held, when the policy may hide some
 		if flt.NeedsRaw() {
-			keys = make([]store.Version, len(page.Versions))
-			for i := range page.Versions {
-				v := &page.Versions[i]
-				keys[i] = store.Version{ID: v.ID, Modified: v.Modified, Source: v.Source}
-			}
+			keys = audit.VersionKeys(page.Versions)
 		}
 		vis, err := flt.Visible(ctx, page.Versions)
 		if err != nil {
 			return n, fmt.Errorf("list collection %s: %w", coll.ID, err)
 		}
-		if withheld := withheldOf(keys, vis); len(vis)+len(withheld) > 0 {
+		if withheld := audit.Withheld(keys, vis); len(vis)+len(withheld) > 0 {
 			acc := audit.Access{Time: time.Now(), Actor: operator, To: operator, Path: audit.PathExport, Collection: coll.ID}
 			if len(withheld) > 0 {
 				acc.Reason = audit.ReasonPolicy + " (export --as " + caller.Org.ID + ")"
@@ -224,21 +220,6 @@ func exportBundle(ctx context.Context, st store.Store, coll store.Collection, ca
 		w.WriteString("\n]}\n")
 	}
 	return n, w.Flush()
-}
-
-// withheldOf returns the versions of page (ID, Modified and Source only)
-// that are not in vis, the subsequence of it policy.Filter.Visible kept.
-func withheldOf(page, vis []store.Version) []store.Version {
-	var out []store.Version
-	k := 0
-	for _, v := range page {
-		if k < len(vis) && vis[k].ID == v.ID && vis[k].Modified.Equal(v.Modified) {
-			k++
-			continue
-		}
-		out = append(out, v)
-	}
-	return out
 }
 
 // newBundleID returns bundle--UUIDv4 (STIX 2.1 section 8).

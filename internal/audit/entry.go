@@ -410,6 +410,34 @@ func Response(a Access, served, withheld []store.Version) [][]byte {
 	return out
 }
 
+// VersionKeys copies what Served, Denied and Response use of each version
+// (ID, Modified, Source): take it before policy.Filter.Visible, which
+// compacts its input in place, to find what it withheld with Withheld.
+func VersionKeys(vs []store.Version) []store.Version {
+	out := make([]store.Version, len(vs))
+	for i := range vs {
+		out[i] = store.Version{ID: vs[i].ID, Modified: vs[i].Modified, Source: vs[i].Source}
+	}
+	return out
+}
+
+// Withheld returns the versions of keys (VersionKeys of a filter's input)
+// that are not in kept, the subsequence of that input the filter kept
+// (policy.Filter.Visible keeps order; a version is unique by id and
+// modified).
+func Withheld(keys, kept []store.Version) []store.Version {
+	var out []store.Version
+	k := 0
+	for _, v := range keys {
+		if k < len(kept) && kept[k].ID == v.ID && kept[k].Modified.Equal(v.Modified) {
+			k++
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
 func accessEntry(kind string, a Access, source string) Entry {
 	to := a.To
 	if to == "" {

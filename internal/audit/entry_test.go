@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -322,5 +323,28 @@ func TestTimestampFormatting(t *testing.T) {
 	far := time.Date(12345, 1, 2, 3, 4, 5, 6000, time.UTC)
 	if got, want := FormatTime(far), far.Format("2006-01-02T15:04:05.000000Z"); got != want {
 		t.Fatalf("year 12345: %q, want %q", got, want)
+	}
+}
+
+func TestWithheld(t *testing.T) {
+	v := func(id string, sec int) store.Version {
+		return store.Version{ID: id, Modified: t0.Add(time.Duration(sec) * time.Second), Source: "s", Raw: []byte("{}")}
+	}
+	page := []store.Version{v("a", 1), v("a", 2), v("b", 1), v("c", 1), v("d", 1)}
+	keys := VersionKeys(page)
+	if keys[0].Raw != nil || keys[3].ID != "c" {
+		t.Fatalf("VersionKeys copied %+v", keys[0])
+	}
+	kept := append(page[:0], page[1], page[3]) // as a filter compacts in place
+	got := Withheld(keys, kept)
+	var ids []string
+	for _, w := range got {
+		ids = append(ids, fmt.Sprintf("%s@%d", w.ID, w.Modified.Sub(t0)/time.Second))
+	}
+	if want := []string{"a@1", "b@1", "d@1"}; !slices.Equal(ids, want) {
+		t.Errorf("Withheld = %v, want %v", ids, want)
+	}
+	if len(Withheld(keys, nil)) != 5 || len(Withheld(nil, nil)) != 0 {
+		t.Error("Withheld of everything or nothing")
 	}
 }
