@@ -193,7 +193,12 @@ func (s *Server) reportSightings(ctx context.Context, org store.Org, tallies []*
 	if len(tallies) == 0 {
 		return nil, nil
 	}
-	if err := EnsureSightings(ctx, s.st, s.cfg.Now()); err != nil {
+	if _, err := s.st.GetCollection(ctx, SightingsCollectionID); errors.Is(err, store.ErrNotFound) {
+		// A store bootstrapped before sightings existed.
+		if err := EnsureSightings(ctx, s.st, s.cfg.Now()); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(tallies))
@@ -283,7 +288,11 @@ func orgIdentity(org store.Org, id string) (*stix.Object, error) {
 	}
 	ts := stix.FormatTimestamp(created)
 	b := []byte(`{"type":"identity","spec_version":"2.1","id":"` + id + `","created":"` + ts + `","modified":"` + ts + `","name":`)
-	b = strconv.AppendQuote(b, org.Name)
+	name, err := json.Marshal(org.Name)
+	if err != nil {
+		return nil, fmt.Errorf("organisation name %q: %w", org.Name, err)
+	}
+	b = append(b, name...)
 	b = append(b, `,"identity_class":"organization","object_marking_refs":["`+policy.TLP2RedID+`"],`+
 		`"extensions":{"`+policy.ExtensionID+`":{"extension_type":"property-extension","recipients":["`+org.ID+`"]}}}`...)
 	return checked(b)
