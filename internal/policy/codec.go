@@ -10,7 +10,7 @@ import (
 // and any change to what FactsOf extracts, gets a new one: stores keep
 // facts computed at write time (StoredFacts), and readers derive the
 // facts of a version stored with another format from its Raw instead.
-const factsFormat = 1
+const factsFormat = 2
 
 // Bits of the flags byte.
 const (
@@ -18,7 +18,51 @@ const (
 	// flagMeta: ID and Type are not encoded; they are the store version's
 	// (StoredFacts and VersionFacts only).
 	flagMeta = 2
+	// flagCreatedBy: CreatedByRef is not encoded; it is the one id of the
+	// reference at path created_by_ref.
+	flagCreatedBy = 4
 )
+
+// Bits of a reference's flags byte.
+const (
+	refList     = 1
+	refRequired = 2
+	refCommon   = 4 // the path is commonPaths[next byte]
+)
+
+// commonPaths are the reference properties most objects have, encoded as
+// one byte. Append only: the index is part of the format.
+var commonPaths = [...]string{
+	"created_by_ref", "object_refs", "source_ref", "target_ref", "sighting_of_ref",
+	"observed_data_refs", "where_sighted_refs", "object_ref", "sample_refs", "sample_ref",
+	"resolves_to_refs", "belongs_to_refs", "from_ref", "to_ref", "src_ref", "dst_ref",
+	"contains_refs", "parent_ref", "child_refs", "opened_connection_refs", "creator_user_ref",
+	"image_ref", "parent_directory_ref", "content_ref", "raw_email_ref", "operating_system_refs",
+	"installed_software_refs", "host_vm_ref", "analysis_sco_refs",
+}
+
+var commonPathIndex = func() map[string]byte {
+	m := make(map[string]byte, len(commonPaths))
+	for i, p := range commonPaths {
+		m[p] = byte(i)
+	}
+	return m
+}()
+
+// createdByRef returns the index in f.Refs of the reference CreatedByRef
+// duplicates, or -1.
+func (f *Facts) createdByRef() int {
+	for i := range f.Refs {
+		r := &f.Refs[i]
+		if r.Path == "created_by_ref" && !r.List && len(r.IDs) == 1 {
+			if r.IDs[0] == f.CreatedByRef {
+				return i
+			}
+			return -1
+		}
+	}
+	return -1
+}
 
 // MarshalBinary encodes the facts compactly, for a store that keeps them
 // beside each version. UnmarshalBinary reads them back.
@@ -40,12 +84,18 @@ func (f *Facts) appendBinary(b []byte, meta bool) ([]byte, error) {
 	if meta {
 		flags |= flagMeta
 	}
+	cbr := f.CreatedByRef != "" && f.createdByRef() >= 0
+	if cbr {
+		flags |= flagCreatedBy
+	}
 	b = append(b, factsFormat, byte(f.TLP), byte(f.Floor), flags)
 	if !meta {
 		b = appendStr(b, f.ID)
 		b = appendStr(b, f.Type)
 	}
-	b = appendStr(b, f.CreatedByRef)
+	if !cbr {
+		b = appendStr(b, f.CreatedByRef)
+	}
 	b = appendStrs(b, f.AllowCountries)
 	b = appendStrs(b, f.DenyCountries)
 	b = appendStrs(b, f.Recipients)
@@ -61,13 +111,17 @@ func (f *Facts) appendBinary(b []byte, meta bool) ([]byte, error) {
 	for _, r := range f.Refs {
 		var rf byte
 		if r.List {
-			rf |= 1
+			rf |= refList
 		}
 		if r.Required {
-			rf |= 2
+			rf |= refRequired
 		}
-		b = append(b, rf)
-		b = appendStr(b, r.Path)
+		if i, ok := commonPathIndex[r.Path]; ok {
+			b = append(b, rf|refCommon, i)
+		} else {
+			b = append(b, rf)
+			b = appendStr(b, r.Path)
+		}
 		b = appendStrs(b, r.IDs)
 	}
 	return b, nil
@@ -98,7 +152,7 @@ func (f *Facts) decode(data []byte, meta bool, id, typ string) error {
 	if len(data) < 4 || data[0] != factsFormat {
 		return errCorrupt
 	}
-	allowed := byte(flagBroken)
+	allowed := byte(flagBroken | flagCreatedBy)
 	if meta {
 		allowed |= flagMeta
 	}
@@ -117,7 +171,9 @@ func (f *Facts) decode(data []byte, meta bool, id, typ string) error {
 		g.ID = d.str()
 		g.Type = d.str()
 	}
-	g.CreatedByRef = d.str()
+	if data[3]&flagCreatedBy == 0 {
+		g.CreatedByRef = d.str()
+	}
 	g.AllowCountries = d.strs()
 	g.DenyCountries = d.strs()
 	g.Recipients = d.strs()
@@ -135,11 +191,35 @@ func (f *Facts) decode(data []byte, meta bool, id, typ string) error {
 		g.Refs = make([]Ref, n)
 		for i := range g.Refs {
 			rf := d.byte()
-			if rf&^3 != 0 {
+			if rf&^(refList|refRequired|refCommon) != 0 {
 				return errCorrupt
 			}
-			g.Refs[i] = Ref{List: rf&1 != 0, Required: rf&2 != 0, Path: d.str(), IDs: d.strs()}
+			r := Ref{List: rf&refList != 0, Required: rf&refRequired != 0}
+			if rf&refCommon != 0 {
+				p := d.byte()
+				if int(p) >= len(commonPaths) {
+					return errCorrupt
+				}
+				r.Path = commonPaths[p]
+			} else {
+				r.Path = d.str()
+			}
+			r.IDs = d.strs()
+			g.Refs[i] = r
 		}
+	}
+	if data[3]&flagCreatedBy != 0 {
+		i := -1
+		for j := range g.Refs {
+			if r := &g.Refs[j]; r.Path == "created_by_ref" && !r.List && len(r.IDs) == 1 {
+				i = j
+				break
+			}
+		}
+		if i < 0 || g.Refs[i].IDs[0] == "" {
+			return errCorrupt
+		}
+		g.CreatedByRef = g.Refs[i].IDs[0]
 	}
 	if d.err || len(d.b) != 0 {
 		return errCorrupt
