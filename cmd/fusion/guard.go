@@ -649,11 +649,10 @@ func (g *guardEngine) scanBatch(ctx context.Context, items []guardItem) ([]guard
 		return nil, err
 	}
 	// An object allowed here whose id is blocked elsewhere (another
-	// version of it, or tied to a relationship blocked in another batch)
-	// hides that block from the references to it within this batch:
-	// ScanBatch looks ids of the batch up in the batch only. Take such
-	// objects out and scan each alone, so that references to them are
-	// looked up in g.blocked.
+	// version of it, or tied to a relationship blocked in another batch):
+	// ScanBatch already blocks references to it (it asks g.blocked about
+	// every referenced id), but not the object itself when it is tied.
+	// Take such objects out and scan each alone, blocking the tied ones.
 	var apart []int
 	for i := range res {
 		if res[i].ID != "" && res[i].Action != guard.Block && g.blocked[res[i].ID] {
