@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -115,6 +116,15 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		return err
 	}
 	in.con = newConsole(stderr, &in.objects)
+	// FUSION_INGEST_CPUPROFILE=FILE writes a CPU profile of the load (a
+	// development aid for docs/benchmarks.md, not a documented flag).
+	if p := os.Getenv("FUSION_INGEST_CPUPROFILE"); p != "" {
+		stop, err := startCPUProfile(p)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	start := time.Now()
 	for _, name := range files {
 		if err = in.file(ctx, name); err != nil {
@@ -149,6 +159,22 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 		return exitError{1}
 	}
 	return nil
+}
+
+// startCPUProfile writes a CPU profile to path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // resolveSource turns --source (an organisation id or name) into an id.
@@ -638,8 +664,27 @@ func (in *ingester) newWriter(ctx context.Context) *writer {
 	return w
 }
 
+// groupPutter is a store that can share one write transaction among
+// several Puts (sqlite.DB.PutGrouped): a bulk load then writes the pages
+// it changes once per group instead of once per batch.
+type groupPutter interface {
+	PutGrouped(ctx context.Context, collection, source string,
+		fn func(put func([]*stix.Object) ([]store.PutOutcome, bool, error)) error) error
+}
+
+// groupIdle is how long the writer waits for the next batch before it
+// commits what it has (the input stalled: let other writers in).
+const groupIdle = 250 * time.Millisecond
+
 func (w *writer) loop() {
 	defer close(w.done)
+	// With the guard on, the scan side writes quarantine records to the
+	// store while batches are queued, so the writer must not hold the
+	// write transaction between batches.
+	if gp, ok := w.in.st.(groupPutter); ok && w.in.guard == nil {
+		w.loopGrouped(gp)
+		return
+	}
 	for b := range w.ch {
 		if w.err != nil {
 			continue
@@ -658,6 +703,65 @@ func (w *writer) loop() {
 			}
 		}
 	}
+}
+
+// loopGrouped is loop for a groupPutter: the counts move from pending to
+// stored/unchanged only when their batches are committed, so that a
+// failure reports what is really in the store.
+func (w *writer) loopGrouped(gp groupPutter) {
+	var stored, unchanged int
+	err := gp.PutGrouped(w.ctx, w.in.coll, w.in.source, func(put func([]*stix.Object) ([]store.PutOutcome, bool, error)) error {
+		commit := func() {
+			w.stored += stored
+			w.unchanged += unchanged
+			stored, unchanged = 0, 0
+		}
+		for {
+			var (
+				b  []*stix.Object
+				ok bool
+			)
+			select {
+			case b, ok = <-w.ch:
+			default:
+				select {
+				case b, ok = <-w.ch:
+				case <-time.After(groupIdle):
+					if _, _, err := put(nil); err != nil {
+						return err
+					}
+					commit()
+					b, ok = <-w.ch
+				}
+			}
+			if !ok {
+				return nil
+			}
+			out, committed, err := put(b)
+			if err != nil {
+				return err
+			}
+			for _, o := range out {
+				if o.Added {
+					stored++
+				} else {
+					unchanged++
+				}
+			}
+			if committed {
+				commit()
+			}
+		}
+	})
+	if err != nil {
+		w.err = fmt.Errorf("store: %w", err)
+		close(w.failed)
+		for range w.ch {
+		}
+		return
+	}
+	w.stored += stored
+	w.unchanged += unchanged
 }
 
 // put queues a batch; it returns the store's error once a Put has failed.

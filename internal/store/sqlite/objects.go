@@ -133,14 +133,36 @@ const (
 	insertCols  = 13
 )
 
+// put runs one Put in a transaction of its own.
 func (db *DB) put(ctx context.Context, collection, source string, objs []*stix.Object, keys []int64, facts [][]byte) ([]store.PutOutcome, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer rollback(tx)
-	var seq, last int64
-	err = tx.QueryRowContext(ctx, `SELECT seq, last_added FROM collections WHERE id = ?`, collection).Scan(&seq, &last)
+	committed := false
+	defer func() {
+		if !committed {
+			// The known-id filters may hold this transaction's changes.
+			db.ids.invalidate()
+		}
+		rollback(tx)
+	}()
+	out, err := db.putIn(ctx, tx, collection, source, objs, keys, facts)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	committed = true
+	return out, nil
+}
+
+// putIn does Put's work inside tx, which the caller commits. If tx is not
+// committed the caller must invalidate db.ids.
+func (db *DB) putIn(ctx context.Context, tx *sql.Tx, collection, source string, objs []*stix.Object, keys []int64, facts [][]byte) ([]store.PutOutcome, error) {
+	var seq, last, created int64
+	err := tx.QueryRowContext(ctx, `SELECT seq, last_added, coalesce(created, 0) FROM collections WHERE id = ?`, collection).Scan(&seq, &last, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
@@ -153,14 +175,29 @@ func (db *DB) put(ctx context.Context, collection, source string, objs []*stix.O
 		if err := db.record(ctx, tx, change); err != nil {
 			return nil, err
 		}
-		return out, tx.Commit()
+		return out, nil
 	}
 
 	hashes := make([]int64, len(objs))
 	for i, o := range objs {
 		hashes[i] = idHash(o.ID)
 	}
-	state, err := db.loadObjects(ctx, tx, seq, objs, hashes)
+	// Only ids the collection may hold are looked up: the known-id filter
+	// rules out most new ids without touching the index.
+	filter, err := db.ids.get(ctx, tx, collection, seq, created, last, len(objs))
+	if err != nil {
+		return nil, err
+	}
+	maybe := hashes
+	if filter != nil {
+		maybe = make([]int64, 0, 16)
+		for _, h := range hashes {
+			if filter.mayHave(h) {
+				maybe = append(maybe, h)
+			}
+		}
+	}
+	state, err := db.loadObjects(ctx, tx, seq, objs, maybe)
 	if err != nil {
 		return nil, err
 	}
@@ -219,6 +256,11 @@ func (db *DB) put(ctx context.Context, collection, source string, objs []*stix.O
 		out[i] = store.PutOutcome{Added: true, DateAdded: time.UnixMicro(added).UTC()}
 	}
 
+	// The outcomes are final: the recorder (hashing and encoding an entry
+	// per version) runs on another goroutine while SQLite inserts the
+	// rows, so that it is not on the single writer's path. Its entries
+	// are appended below, in this transaction.
+	entries := db.recordAsync(ctx, change, len(rows))
 	if err := clearFlag(ctx, tx, "is_first", seq, clearFirst); err != nil {
 		return nil, err
 	}
@@ -233,21 +275,28 @@ func (db *DB) put(ctx context.Context, collection, source string, objs []*stix.O
 			return nil, err
 		}
 	}
-	if err := db.record(ctx, tx, change); err != nil {
+	if err := db.appendRecorded(ctx, tx, <-entries); err != nil {
 		return nil, err
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
+	if filter != nil {
+		for _, r := range rows {
+			filter.add(hashes[r.input])
+		}
+		filter.upTo = last
 	}
 	return out, nil
 }
 
 // loadObjects reads the first and last stored versions of the objects in
-// objs that the collection already holds. Objects it does not hold are
+// objs that the collection already holds, looking up the id hashes in
+// hashes (those of objs that may be stored). Objects it does not hold are
 // absent from the map.
 func (db *DB) loadObjects(ctx context.Context, tx *sql.Tx, seq int64, objs []*stix.Object, hashes []int64) (map[string]*objState, error) {
 	state := make(map[string]*objState, len(objs))
-	uniq := make([]int64, 0, len(objs))
+	if len(hashes) == 0 {
+		return state, nil
+	}
+	uniq := make([]int64, 0, len(hashes))
 	seen := make(map[int64]bool, len(objs))
 	for _, h := range hashes {
 		if !seen[h] {

@@ -56,6 +56,7 @@ type DB struct {
 	stmts    putStmts
 	logStmts logStmts
 	recorder store.Recorder // called inside every change's transaction; see log.go
+	ids      idFilters      // known-id filters of Put; see idfilter.go
 
 	kick    chan struct{} // a write committed
 	stop    chan struct{} // Close asks the checkpointer to stop
