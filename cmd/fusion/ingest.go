@@ -58,7 +58,7 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	var (
 		collection = fs.String("collection", "", "collection `id or alias` (default: the default collection)")
 		strict     = fs.Bool("strict", false, "reject a whole file, writing none of it, when any object in it is invalid")
-		batch      = fs.Int("batch", 5000, "objects per transaction (larger batches write less to the store; capped at 16 MB of JSON)")
+		batch      = fs.Int("batch", 5000, "objects per batch handed to the store, one transaction each (capped at 16 MB of JSON); SQLite commits consecutive batches in groups of up to about 50,000 objects or 3 s")
 		source     = fs.String("source", "", "submitting organisation `id or name`, recorded with every version (default: none, an operator load)")
 		org        = fs.String("org", "", "load on behalf of `PARTNER` (name or id): its protected-asset list kept on the hub screens every object before it is stored, blocked objects go to its quarantine; also the --source")
 		assets     = fs.String("assets", "", "screen every object with the protected-asset list in `FILE` (instead of the one kept for --org)")

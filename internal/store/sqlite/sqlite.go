@@ -21,7 +21,13 @@
 //
 // Each new object dirties a leaf of the id index at a random place; once
 // a collection outgrows a batch's worth of leaves (a few hundred thousand
-// objects), that page write dominates Put. Larger batches amortise it.
+// objects), writing those pages to the WAL dominates Put. Bulk loads use
+// PutGrouped (group.go), which commits several Puts in one transaction so
+// that each page is written once per group. A Bloom filter of the id
+// hashes each collection holds (idfilter.go) lets Put skip the index
+// look-up of ids that are certainly new; it stays correct when other
+// processes write to the file. The audit recorder runs on its own
+// goroutine while the rows are inserted (log.go).
 //
 // Schema changes are the embedded migrations/*.sql files, applied in order
 // by Open and recorded in schema_migrations.
