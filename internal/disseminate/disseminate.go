@@ -121,7 +121,7 @@ const MaxRefs = 10000
 // versions each List reads.
 const (
 	batchSize = 2000
-	pageSize  = 1000
+	pageSize  = 5000
 )
 
 // candidateTypes are the types a run reads.
@@ -168,6 +168,8 @@ type runner struct {
 
 	res       Result
 	delivered int64
+	jobs      chan job
+	werr      error // the writer's first error (read after it stopped)
 	obs       observables
 	f         fields
 }
@@ -245,26 +247,58 @@ func Run(ctx context.Context, st Store, cfg Config) (Result, error) {
 	for k, v := range positions {
 		newPos[k] = v
 	}
-	for _, c := range colls {
-		if exclude[c.ID] {
-			continue
+	// The scan (this goroutine) and the writes into the members'
+	// collections (the writer) overlap: on two cores a run takes about
+	// the longer of the two instead of their sum.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.jobs = make(chan job, 4)
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		for j := range r.jobs {
+			if r.werr != nil {
+				continue
+			}
+			if err := r.write(sctx, j); err != nil {
+				r.werr = err
+				cancel()
+			}
 		}
-		since := cfg.Since
-		if since.IsZero() {
-			since = positions[c.ID]
+	}()
+	scanErr := func() error {
+		defer func() {
+			close(r.jobs)
+			<-wdone
+		}()
+		for _, c := range colls {
+			if exclude[c.ID] {
+				continue
+			}
+			since := cfg.Since
+			if since.IsZero() {
+				since = positions[c.ID]
+			}
+			hw, err := r.collection(sctx, c, since)
+			if err != nil {
+				return err
+			}
+			if hw.After(newPos[c.ID]) {
+				newPos[c.ID] = hw
+			}
 		}
-		hw, err := r.collection(ctx, c, since)
-		if err != nil {
-			return r.res, err
+		for _, m := range r.mem {
+			r.flush(m)
 		}
-		if hw.After(newPos[c.ID]) {
-			newPos[c.ID] = hw
-		}
+		return nil
+	}()
+	if r.werr != nil {
+		return r.res, r.werr
+	}
+	if scanErr != nil {
+		return r.res, scanErr
 	}
 	for _, m := range r.mem {
-		if err := r.flush(ctx, m); err != nil {
-			return r.res, err
-		}
 		if err := r.reports(ctx, m); err != nil {
 			return r.res, err
 		}
@@ -619,9 +653,7 @@ func (r *runner) deliver(ctx context.Context, c store.Collection, vs []store.Ver
 			r.delivered++
 		}
 		if m.npending >= batchSize {
-			if err := r.flush(ctx, m); err != nil {
-				return err
-			}
+			r.flush(m)
 		}
 	}
 	return nil
@@ -741,13 +773,17 @@ func (r *runner) served(ctx context.Context, m *member, source string, objs []*s
 	return nil
 }
 
-// flush stores the member's queued copies.
-func (r *runner) flush(ctx context.Context, m *member) error {
+// job is one batch of copies for the writer.
+type job struct {
+	m      *member
+	source string
+	objs   []*stix.Object
+}
+
+// flush hands the member's queued copies to the writer.
+func (r *runner) flush(m *member) {
 	if m.npending == 0 {
-		return nil
-	}
-	if err := r.ensure(ctx, m); err != nil {
-		return err
+		return
 	}
 	sources := make([]string, 0, len(m.pending))
 	for s := range m.pending {
@@ -755,11 +791,17 @@ func (r *runner) flush(ctx context.Context, m *member) error {
 	}
 	slices.Sort(sources)
 	for _, s := range sources {
-		if _, err := r.put(ctx, m, s, m.pending[s]); err != nil {
-			return err
-		}
+		r.jobs <- job{m: m, source: s, objs: m.pending[s]}
 		delete(m.pending, s)
 	}
 	m.npending = 0
-	return nil
+}
+
+// write stores one batch (the writer goroutine).
+func (r *runner) write(ctx context.Context, j job) error {
+	if err := r.ensure(ctx, j.m); err != nil {
+		return err
+	}
+	_, err := r.put(ctx, j.m, j.source, j.objs)
+	return err
 }
