@@ -72,7 +72,11 @@ type Log interface {
 	// (a backend may commit concurrent AppendLog calls together) and
 	// returns the index of the first (LogSize, appending nothing, when
 	// entries is empty). A call's entries are contiguous; indexes are
-	// dense and in commit order, also with several nodes appending.
+	// dense and in commit order, also with several nodes appending. When
+	// it returns the entries are committed: visible, and kept if the
+	// calling process dies; a backend may commit them without waiting for
+	// the disk (a crash of the database machine may lose the last moments
+	// of them, as SQLite's synchronous=NORMAL allows for every commit).
 	AppendLog(ctx context.Context, entries [][]byte) (first int64, err error)
 
 	// LogSize is the number of entries appended.

@@ -211,8 +211,7 @@ func (db *DB) appendGroup(ctx context.Context, leader *appendReq, group []*appen
 	}
 	if len(all) > 0 {
 		// The group goes on for the others when the leader gives up.
-		var first int64
-		err := db.pool.QueryRow(context.WithoutCancel(ctx), appendSQL, all).Scan(&first)
+		first, err := db.appendAsync(context.WithoutCancel(ctx), all)
 		for _, r := range calls {
 			if err != nil {
 				r.err = fmt.Errorf("postgres: append %d log entries: %w", len(r.entries), err)
@@ -227,6 +226,30 @@ func (db *DB) appendGroup(ctx context.Context, leader *appendReq, group []*appen
 			r.wake <- struct{}{}
 		}
 	}
+}
+
+// appendAsync appends entries in a transaction of their own that commits
+// without waiting for its WAL record to reach the disk
+// (synchronous_commit = off, for this transaction only): BEGIN, SET
+// LOCAL, the append and COMMIT go in one round trip. What AppendLog
+// stores records no store change (served and denied entries): once it
+// returns, the entries are committed and visible, and they survive the
+// hub process dying at any moment; a crash of the PostgreSQL server or
+// its machine may lose the last fraction of a second of them
+// (wal_writer_delay), the same guarantee the SQLite backend gives every
+// commit (synchronous=NORMAL in WAL mode). Changes of the store and their
+// entries keep the server's synchronous_commit.
+func (db *DB) appendAsync(ctx context.Context, entries [][]byte) (int64, error) {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	var first int64
+	b.Queue(appendSQL, entries).QueryRow(func(row pgx.Row) error { return row.Scan(&first) })
+	b.Queue(`COMMIT`)
+	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
+		return 0, err
+	}
+	return first, nil
 }
 
 // LogSize returns the number of committed entries.
