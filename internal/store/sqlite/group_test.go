@@ -223,3 +223,35 @@ func TestPutGrouped(t *testing.T) {
 		t.Fatalf("audit log holds %d entries (%v), want 28", n, err)
 	}
 }
+
+// TestKnownIDsGrowth: the filter outgrows its first size and is rebuilt
+// from the index without losing an id, and it still rules out most new
+// ids.
+func TestKnownIDsGrowth(t *testing.T) {
+	db := openTemp(t)
+	m := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	const total = 3*filterMinCap + 100
+	for first := 0; first < total; first += 1000 {
+		if n := putN(t, db, testObjects(first, min(1000, total-first), m)); n != min(1000, total-first) {
+			t.Fatalf("put from %d stored %d", first, n)
+		}
+	}
+	f := db.ids.m[store.DefaultCollectionID]
+	if f == nil || f.bits == nil || f.cap < total {
+		t.Fatalf("filter %+v: want one rebuilt for at least %d ids", f, total)
+	}
+	for first := 0; first < total; first += 1000 {
+		if n := putN(t, db, testObjects(first, min(1000, total-first), m)); n != 0 {
+			t.Fatalf("put again from %d stored %d, want 0", first, n)
+		}
+	}
+	maybe := 0
+	for _, o := range testObjects(1<<24, 10000, m) {
+		if f.mayHave(idHash(o.ID)) {
+			maybe++
+		}
+	}
+	if maybe > 300 {
+		t.Fatalf("filter says maybe of %d of 10000 new ids, want about 1 %%", maybe)
+	}
+}

@@ -50,7 +50,7 @@ type idFilter struct {
 const (
 	filterHashes   = 7       // probes per hash
 	filterBitsPer  = 10      // bits per hash at capacity: about 1 % false "maybe"
-	filterMinCap   = 1 << 17 // hashes
+	filterMinCap   = 1 << 12 // hashes: 8 KiB, since a server may put into hundreds of collections
 	buildFloor     = 20000   // rows a build may always scan
 	buildPerPut    = 4       // rows a build may scan per object put
 	filterMaxRebld = 1 << 30
