@@ -147,8 +147,19 @@ var errCorrupt = errors.New("facts: corrupt binary form")
 func (f *Facts) UnmarshalBinary(data []byte) error { return f.decode(data, false, "", "") }
 
 // decode decodes the binary form; with meta, a form without ID and Type
-// (flagMeta) is accepted and takes id and typ.
+// (flagMeta) is accepted and takes id and typ. f is unchanged on error.
 func (f *Facts) decode(data []byte, meta bool, id, typ string) error {
+	var g Facts
+	if err := g.decodeInto(data, meta, id, typ); err != nil {
+		return err
+	}
+	*f = g
+	return nil
+}
+
+// decodeInto is decode writing into g as it goes (no copy of the result,
+// which a read path does for every version); g holds garbage on error.
+func (g *Facts) decodeInto(data []byte, meta bool, id, typ string) error {
 	if len(data) < 4 || data[0] != factsFormat {
 		return errCorrupt
 	}
@@ -159,7 +170,7 @@ func (f *Facts) decode(data []byte, meta bool, id, typ string) error {
 	if Levels(data[1])&^allLevels != 0 || Levels(data[2])&^allLevels != 0 || data[3]&^allowed != 0 {
 		return errCorrupt
 	}
-	g := Facts{TLP: Levels(data[1]), Floor: Levels(data[2]), Broken: data[3]&flagBroken != 0}
+	*g = Facts{TLP: Levels(data[1]), Floor: Levels(data[2]), Broken: data[3]&flagBroken != 0}
 	d := decoder{b: data[4:]}
 	if data[3]&flagMeta != 0 {
 		g.ID, g.Type = id, typ
@@ -224,7 +235,6 @@ func (f *Facts) decode(data []byte, meta bool, id, typ string) error {
 	if d.err || len(d.b) != 0 {
 		return errCorrupt
 	}
-	*f = g
 	return nil
 }
 

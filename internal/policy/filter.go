@@ -98,7 +98,7 @@ func (f *Filter) Visible(ctx context.Context, vs []store.Version) ([]store.Versi
 			continue // the source sees its own objects as stored
 		}
 		need[i] = true
-		facts[i] = VersionFacts(v) // unreadable facts are Broken: hidden
+		versionFacts(&facts[i], v) // unreadable facts are Broken: hidden
 		f.ids = facts[i].AppendRefs(f.ids)
 	}
 	var targets Targets

@@ -40,15 +40,20 @@ func storedBlob(f *Facts, o *stix.Object) []byte {
 // facts (fail closed: only the source and hub admins see the version),
 // as does a version with neither usable facts nor Raw.
 func VersionFacts(v *store.Version) Facts {
-	if hasStoredFacts(v) {
-		var f Facts
-		if err := f.decode(v.Facts, true, v.ID, v.Type); err != nil {
-			return brokenFacts(v.ID, v.Type)
-		}
-		return f
-	}
-	f, _ := FactsOf(v.Raw)
+	var f Facts
+	versionFacts(&f, v)
 	return f
+}
+
+// versionFacts is VersionFacts writing into dst.
+func versionFacts(dst *Facts, v *store.Version) {
+	if hasStoredFacts(v) {
+		if err := dst.decodeInto(v.Facts, true, v.ID, v.Type); err != nil {
+			*dst = brokenFacts(v.ID, v.Type)
+		}
+		return
+	}
+	*dst, _ = FactsOf(v.Raw)
 }
 
 // hasStoredFacts reports whether v's facts can be had without its Raw.
