@@ -646,7 +646,9 @@ func (r *runner) deliver(ctx context.Context, c store.Collection, vs []store.Ver
 		m.res.Withheld += len(idx) - len(vis)
 		for k := range vis {
 			v := &vis[k]
-			m.refs = append(m.refs, ref{id: v.ID, modified: v.Modified, added: v.DateAdded, red: isRed(v.Raw, def)})
+			// Clone: v.ID may share the store page's memory, which the
+			// refs would otherwise keep alive for the whole run.
+			m.refs = append(m.refs, ref{id: strings.Clone(v.ID), modified: v.Modified, added: v.DateAdded, red: isRed(v.Raw, def)})
 			m.pending[v.Source] = append(m.pending[v.Source], &stix.Object{Type: v.Type, ID: v.ID,
 				SpecVersion: v.SpecVersion, Modified: v.Modified, Revoked: v.Revoked, Raw: v.Raw})
 			m.npending++
