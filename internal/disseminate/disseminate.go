@@ -508,8 +508,10 @@ func (r *runner) locate(f *fields) []string {
 func (r *runner) linked(ctx context.Context, c store.Collection, links []*link, known map[string][]string) error {
 	// Countries of SCOs not read in this scan (older ones).
 	var missing []string
+	asked := map[string]bool{}
 	for _, l := range links {
-		if _, ok := known[l.to]; !ok && !slices.Contains(missing, l.to) && stix.IDType(l.to) != "network-traffic" {
+		if _, ok := known[l.to]; !ok && !asked[l.to] && stix.IDType(l.to) != "network-traffic" {
+			asked[l.to] = true
 			missing = append(missing, l.to)
 		}
 	}
