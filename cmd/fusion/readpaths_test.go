@@ -109,7 +109,7 @@ func rpObjects() []rpObject {
 			rpID("report", 14), rpT1, rpT1, i(1), i(4), i(6), green), vis: "ABFDHX"},
 		{name: "granular red description", raw: rpIndicator(15, rpT1, policy.TLP2GreenID,
 			`,"description":"SECRET-DESC","granular_markings":[{"marking_ref":"`+policy.TLP2RedID+`","selectors":["description"]}]`), vis: "ABFDHX"},
-		{name: "versioned v1 green", raw: rpIndicator(16, rpT1, policy.TLP2GreenID, ""), vis: "ABFDHX"},
+		{name: "versioned v1 green", raw: rpIndicator(16, rpT1, policy.TLP2GreenID, ""), vis: "AFDHX"}, // v2 narrowed it: B no longer sees v1
 		{name: "versioned v2 amber", raw: rpIndicator(16, rpT2, policy.TLP2AmberID, ""), vis: "AFDHX"},
 		{name: "B's own red", source: orgB, raw: rpIndicator(17, rpT1, policy.TLP2RedID, ""), vis: "BX"},
 		{name: "strict identity", raw: fmt.Sprintf(`{"type":"identity","spec_version":"2.1","id":%q,"created":%q,"modified":%q,"name":"acme analysts","identity_class":"organization","object_marking_refs":[%q]}`,

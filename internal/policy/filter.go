@@ -77,7 +77,9 @@ func (f *Filter) NeedsRaw() bool { return !f.caller.IsHubAdmin() }
 // metadata-only store queries in the filter's collection (Versions zero:
 // the latest version of each id; Raw is read only for versions stored
 // without facts; ids looked up by earlier calls within refCacheTTL are not
-// asked again) every object the page references, following
+// asked again) the latest version of every object whose version in the
+// page is not the latest (CanRead shows an older version only to readers
+// the latest admits) and every object the page references, following
 // relationship and sighting endpoints of endpoints as far as CanRead
 // does. A reference to an object not in the collection counts as one the
 // caller may not see. The error is the store's.
@@ -100,6 +102,9 @@ func (f *Filter) Visible(ctx context.Context, vs []store.Version) ([]store.Versi
 		need[i] = true
 		versionFacts(&facts[i], v) // unreadable facts are Broken: hidden
 		f.ids = facts[i].AppendRefs(f.ids)
+		if !v.Latest {
+			f.ids = append(f.ids, v.ID) // its latest version decides too
+		}
 	}
 	var targets Targets
 	if len(f.ids) > 0 {

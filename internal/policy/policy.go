@@ -128,7 +128,27 @@ func CanRead(c Caller, v *store.Version, f *Facts, def Level, refs Lookup) bool 
 	if v == nil {
 		return false
 	}
-	return visible(&c, v.Source, f, def, refs, 0)
+	return visible(&c, v.Source, f, def, refs, 0) && !superseded(&c, v, refs)
+}
+
+// superseded reports whether a later version of v's object, known to refs
+// (Filter loads the latest version of every object whose listed version
+// is not the latest, see store.Version.Latest), keeps the reader out. An
+// older version is shown only to readers the latest version admits too: a
+// narrowing hides older, wider versions from the audience it removed, and
+// a widening does not show older, narrower versions to the audience it
+// adds. Only the object-level decision is combined; the older version's
+// copy is redacted by its own granular markings. The source of v and hub
+// admins are not affected.
+func superseded(c *Caller, v *store.Version, refs Lookup) bool {
+	if refs == nil || v.ID == "" || (c.Org.ID != "" && c.Org.ID == v.Source) || c.IsHubAdmin() {
+		return false
+	}
+	t, ok := refs(v.ID)
+	if !ok || !t.modified.After(v.Modified) {
+		return false
+	}
+	return !visible(c, t.Source, t.Facts, t.DefaultTLP, refs, 1)
 }
 
 func visible(c *Caller, source string, f *Facts, def Level, refs Lookup, depth int) bool {
