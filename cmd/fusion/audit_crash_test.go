@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,6 +130,11 @@ func TestServerCrash(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			db := b.flags(t)
+			if !slices.Contains(db, "--data") {
+				// serve keeps its audit key in the data directory: one
+				// for both rounds, never ./fusion-data in the source tree.
+				db = append(db, "--data", t.TempDir())
+			}
 			var (
 				mu       sync.Mutex
 				accepted = map[string]bool{} // reported stored by POST status
