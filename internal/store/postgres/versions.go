@@ -463,11 +463,17 @@ func (db *DB) Delete(ctx context.Context, collection, id string, versions store.
 		args = append(args, specVersions)
 		sql += " AND spec_version = ANY($" + strconv.Itoa(len(args)) + "::text[])"
 	}
-	tag, err := tx.Exec(ctx, sql, args...)
+	// The change names the deleted versions' source: the newest deleted
+	// version's, should they have come from several organisations.
+	var (
+		n      int
+		source string
+	)
+	err = tx.QueryRow(ctx, `WITH d AS (`+sql+` RETURNING source, modified)
+		SELECT count(*), coalesce((SELECT source FROM d ORDER BY modified DESC LIMIT 1), '') FROM d`, args...).Scan(&n, &source)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: delete %s from %s: %w", id, collection, err)
 	}
-	n := int(tag.RowsAffected())
 	if n == 0 {
 		return 0, fmt.Errorf("postgres: delete %s from %s: %w", id, collection, store.ErrNotFound)
 	}
@@ -477,7 +483,7 @@ func (db *DB) Delete(ctx context.Context, collection, id string, versions store.
 		seq, id); err != nil {
 		return 0, fmt.Errorf("postgres: delete %s from %s: move first/last: %w", id, collection, err)
 	}
-	if err := db.record(ctx, tx, store.Change{Op: store.OpDelete, Collection: collection, ObjectID: id, Deleted: n}); err != nil {
+	if err := db.record(ctx, tx, store.Change{Op: store.OpDelete, Collection: collection, Source: source, ObjectID: id, Deleted: n}); err != nil {
 		return 0, fmt.Errorf("postgres: delete %s from %s: %w", id, collection, err)
 	}
 	if err := tx.Commit(ctx); err != nil {

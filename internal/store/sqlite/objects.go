@@ -675,12 +675,34 @@ func (db *DB) delete(ctx context.Context, collection, id string, vm store.Versio
 		return 0, err
 	}
 	args[0] = seq
-	res, err := tx.ExecContext(ctx, b.String(), args...)
+	b.WriteString(" RETURNING source, modified")
+	rows, err := tx.QueryContext(ctx, b.String(), args...)
 	if err != nil {
 		return 0, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
+	// The change names the deleted versions' source: the newest deleted
+	// version's, should they have come from several organisations.
+	var (
+		n      int64
+		source string
+		newest int64
+	)
+	for rows.Next() {
+		var src string
+		var mod int64
+		if err := rows.Scan(&src, &mod); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if n == 0 || mod > newest {
+			source, newest = src, mod
+		}
+		n++
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if err := rows.Err(); err != nil {
 		return 0, err
 	}
 	if n == 0 {
@@ -694,7 +716,7 @@ func (db *DB) delete(ctx context.Context, collection, id string, vm store.Versio
 		` WHERE `+object+` AND (is_first != `+lo+` OR is_last != `+hi+`)`, seq, h, id); err != nil {
 		return 0, err
 	}
-	if err := db.record(ctx, tx, store.Change{Op: store.OpDelete, Collection: collection, ObjectID: id, Deleted: int(n)}); err != nil {
+	if err := db.record(ctx, tx, store.Change{Op: store.OpDelete, Collection: collection, Source: source, ObjectID: id, Deleted: int(n)}); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -485,7 +485,7 @@ func testLogRecordedChanges(t *testing.T, s store.Store, l store.Log) {
 	if err != nil || n != 2 {
 		t.Fatalf("Delete = %d, %v; want 2", n, err)
 	}
-	k.changed("Delete", store.Change{Op: store.OpDelete, Collection: coll.ID, ObjectID: aID, Deleted: 2})
+	k.changed("Delete", store.Change{Op: store.OpDelete, Collection: coll.ID, Source: org.ID, ObjectID: aID, Deleted: 2})
 
 	if err := s.DeleteCollection(ctx, coll.ID); err != nil {
 		t.Fatalf("DeleteCollection: %v", err)
