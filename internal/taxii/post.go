@@ -85,6 +85,8 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
 	st := statusResource{ID: newUUID(), Status: "complete", RequestTimestamp: formatDateAdded(h.cfg.Now())}
 	batch := make([]*stix.Object, 0, h.cfg.BatchSize)
 	var gs guardStats
+	def := policy.CollectionDefault(col.DefaultTLP)
+	kindOf := policy.OrgKinds(r.Context(), h.st) // loaded only for a hub narrowing
 	// With a guard, raw objects wait in pending until a batch is full: the
 	// guard screens them together (references within the batch) before
 	// anything else reads them, so that no validation message can echo a
@@ -101,7 +103,7 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := h.putBatch(r.Context(), c, col.ID, batch, &st)
+		err := h.putBatch(r.Context(), c, col.ID, def, kindOf, batch, &st)
 		batch = batch[:0]
 		return err
 	}
@@ -277,15 +279,55 @@ func (h *Handler) check(i int, raw []byte) (*stix.Object, string) {
 	return obj, ""
 }
 
-func (h *Handler) putBatch(ctx context.Context, c policy.Caller, collection string, batch []*stix.Object, st *statusResource) error {
-	outs, err := h.st.Put(ctx, collection, c.Org.ID, batch)
+// putBatch stores a batch of valid objects. Each object first goes
+// through the write-side decision (policy.CheckWrites, one store query
+// for the batch): a new version of an object another organisation shared
+// fails in the status resource with the reason, the rest is stored. A
+// hub narrowing keeps its object's source, so it is stored by its own
+// Put; the batch is then atomic per source, not as a whole.
+func (h *Handler) putBatch(ctx context.Context, c policy.Caller, collection string, def policy.Level, kindOf func(string) string, batch []*stix.Object, st *statusResource) error {
+	decs, err := policy.CheckWrites(ctx, h.st, collection, def, c, batch, kindOf)
 	if errors.Is(err, store.ErrNotFound) {
 		return Errorf(http.StatusNotFound, "collection %s was deleted while objects were being added", collection)
 	}
 	if err != nil {
-		return fmt.Errorf("storing %d objects: %w", len(batch), err)
+		return err
+	}
+	outs := make([]store.PutOutcome, len(batch))
+	// Group by the source to record, in order of first appearance.
+	var sources []string
+	groups := map[string][]int{}
+	for i, d := range decs {
+		if d.Err != nil {
+			continue
+		}
+		if _, ok := groups[d.Source]; !ok {
+			sources = append(sources, d.Source)
+		}
+		groups[d.Source] = append(groups[d.Source], i)
+	}
+	for _, src := range sources {
+		idx := groups[src]
+		objs := make([]*stix.Object, len(idx))
+		for j, i := range idx {
+			objs[j] = batch[i]
+		}
+		o, err := h.st.Put(ctx, collection, src, objs)
+		if errors.Is(err, store.ErrNotFound) {
+			return Errorf(http.StatusNotFound, "collection %s was deleted while objects were being added", collection)
+		}
+		if err != nil {
+			return fmt.Errorf("storing %d objects: %w", len(objs), err)
+		}
+		for j, i := range idx {
+			outs[i] = o[j]
+		}
 	}
 	for i, o := range batch {
+		if decs[i].Err != nil {
+			st.fail(o.Raw, decs[i].Err.Error())
+			continue
+		}
 		d := statusDetail{ID: o.ID}
 		switch v := o.Version(); {
 		case !v.IsZero():
