@@ -47,8 +47,10 @@ type DB struct {
 }
 
 // maxCheckedNetworks is how many networks (with data or without) Parse
-// visits to find a country field. Every visit counts, so that a hostile
-// search tree (nodes shared so that paths multiply) cannot keep it busy.
+// visits to find a country field. Every visit counts, aliased IPv4
+// subtrees included (the reader skips those silently otherwise), so that
+// a hostile search tree whose nodes are shared so that paths multiply
+// cannot keep a walk busy without it counting.
 const maxCheckedNetworks = 1 << 16
 
 // Parse validates a database held in b and returns it; name (a file
@@ -87,7 +89,7 @@ func Parse(name string, b []byte) (db *DB, err error) {
 		db.meta.Built = md.BuildTime().UTC()
 	}
 	n, withData, found := 0, 0, false
-	for res := range r.Networks(maxminddb.IncludeNetworksWithoutData()) {
+	for res := range r.Networks(maxminddb.IncludeNetworksWithoutData(), maxminddb.IncludeAliasedNetworks()) {
 		if res.Err() != nil {
 			return nil, fmt.Errorf("geoip: %s: corrupt MaxMind DB file: %v", name, res.Err())
 		}
@@ -227,7 +229,7 @@ func (d *DB) Countries(p netip.Prefix) []string {
 		return out
 	}
 	n := 0
-	for res := range d.r.NetworksWithin(p, maxminddb.IncludeNetworksWithoutData()) {
+	for res := range d.r.NetworksWithin(p, maxminddb.IncludeNetworksWithoutData(), maxminddb.IncludeAliasedNetworks()) {
 		if res.Err() != nil {
 			break
 		}
