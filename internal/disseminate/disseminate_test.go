@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"fusion/internal/audit"
 	"fusion/internal/disseminate"
 	"fusion/internal/geoip"
 	"fusion/internal/geoip/geoiptest"
@@ -370,19 +371,18 @@ func servedTo(t *testing.T, st store.Store) map[string]map[string]bool {
 	}
 	out := map[string]map[string]bool{}
 	for _, b := range es {
-		var e struct {
-			Kind, Path, Org string
-			Objects         [][]string
+		e, err := audit.ParseEntry(b)
+		if err != nil {
+			t.Fatalf("log entry %s: %v", b, err)
 		}
-		json.Unmarshal(b, &e)
-		if e.Kind != "served" || e.Path != "report" {
+		if e.Kind != audit.KindServed || e.Path != audit.PathReport {
 			continue
 		}
 		if out[e.Org] == nil {
 			out[e.Org] = map[string]bool{}
 		}
 		for _, o := range e.Objects {
-			out[e.Org][o[0]] = true
+			out[e.Org][o.ID] = true
 		}
 	}
 	return out
