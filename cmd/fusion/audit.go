@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -531,7 +532,7 @@ func auditCheckReceipt(fs *flag.FlagSet, args []string, stdout, stderr io.Writer
 			continue
 		}
 		// The summary must say what the proved entry says.
-		if e.Org != line.ToID || e.Path != line.Path || e.Time != line.Time || len(e.Objects) != len(line.Objects) {
+		if e.Org != line.ToID || e.Path != line.Path || e.Time != line.Time || !slices.Equal([]audit.Item(e.Objects), line.Objects) {
 			bad++
 			fmt.Fprintf(stderr, "%s:%d: FAIL: the summary does not match the proved entry %d\n", name, ln, line.Receipt.Index)
 			continue

@@ -60,10 +60,16 @@ func TestExportLogsWhatItServes(t *testing.T) {
 			if len(served) != 1 {
 				t.Fatalf("%d export entries in the log, want 1 (log: %d entries)", len(served), n)
 			}
-			last := string(entries[len(entries)-1])
+			named := map[string]bool{}
+			for _, it := range served[0].Objects {
+				named[it.ID] = true
+			}
+			if len(served[0].Objects) != len(got) {
+				t.Errorf("the export entry names %d versions, the export has %d objects", len(served[0].Objects), len(got))
+			}
 			for _, o := range got {
 				id, _ := o["id"].(string)
-				if id == "" || !strings.Contains(last, id) {
+				if id == "" || !named[id] {
 					t.Errorf("the export entry does not name %q", id)
 				}
 			}

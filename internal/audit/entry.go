@@ -16,8 +16,12 @@ import (
 	"fusion/internal/store"
 )
 
-// SchemaVersion is the "v" of the entries this package writes.
-const SchemaVersion = 1
+// SchemaVersion is the "v" of the entries this package writes. Version 2
+// changed only the "objects" of served and denied entries, from a list of
+// [id, version] pairs to objects grouped by type and id with versions as
+// Unix microseconds (see Items); every other field is as in version 1.
+// ParseEntry reads both; Encode writes the form of e.V.
+const SchemaVersion = 2
 
 // Entry kinds ("kind").
 const (
@@ -117,7 +121,7 @@ type Entry struct {
 	Kind       string   `json:"kind"`                 // one of the Kind constants
 	MediaTypes []string `json:"media_types,omitzero"` // collection.created/updated
 	Name       string   `json:"name,omitzero"`        // org.created: the organisation's name
-	Objects    []Item   `json:"objects,omitzero"`     // served, denied
+	Objects    Items    `json:"objects,omitzero"`     // served, denied
 	Org        string   `json:"org,omitzero"`         // the organisation acted upon or served to
 	OrgKind    string   `json:"org_kind,omitzero"`    // org.created: partner, hub or member
 	Path       string   `json:"path,omitzero"`        // served, denied: a Path constant
@@ -208,14 +212,18 @@ func (e *Entry) appendTo(b []byte) []byte {
 	w.str("name", e.Name)
 	if len(e.Objects) > 0 {
 		w.key("objects")
-		w.b = append(w.b, '[')
-		for i := range e.Objects {
-			if i > 0 {
-				w.b = append(w.b, ',')
+		if e.V >= 2 {
+			w.b = appendGrouped(w.b, itemKeys(e.Objects))
+		} else {
+			w.b = append(w.b, '[')
+			for i := range e.Objects {
+				if i > 0 {
+					w.b = append(w.b, ',')
+				}
+				w.b = e.Objects[i].appendTo(w.b)
 			}
-			w.b = e.Objects[i].appendTo(w.b)
+			w.b = append(w.b, ']')
 		}
-		w.b = append(w.b, ']')
 	}
 	w.str("org", e.Org)
 	w.str("org_kind", e.OrgKind)
@@ -468,35 +476,22 @@ func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
 	base := accessEntry(kind, a, "")
 	t := FormatTime(a.Time)
 	out := make([][]byte, 0, len(sources))
+	keys := make([]objKey, 0, len(vs))
 	for _, src := range sources {
-		w := objWriter{b: make([]byte, 0, 160+84*len(vs)/len(sources))}
+		w := objWriter{b: make([]byte, 0, 160+60*len(vs)/len(sources))}
 		w.b = append(w.b, '{')
 		w.str("actor", base.Actor)
 		w.str("collection", base.Collection)
 		w.key("kind")
 		w.b = appendString(w.b, kind)
 		w.key("objects")
-		w.b = append(w.b, '[')
-		first := true
+		keys = keys[:0]
 		for i := range vs {
-			v := &vs[i]
-			if v.Source != src {
-				continue
+			if vs[i].Source == src {
+				keys = append(keys, versionObjKey(vs[i].ID, vs[i].Modified))
 			}
-			if !first {
-				w.b = append(w.b, ',')
-			}
-			first = false
-			w.b = append(w.b, '[')
-			w.b = appendString(w.b, v.ID)
-			if !v.Modified.IsZero() {
-				w.b = append(w.b, ',', '"')
-				w.b = appendVersionKey(w.b, v.Modified)
-				w.b = append(w.b, '"')
-			}
-			w.b = append(w.b, ']')
 		}
-		w.b = append(w.b, ']')
+		w.b = appendGrouped(w.b, keys)
 		w.str("org", base.Org)
 		w.str("path", base.Path)
 		w.str("reason", base.Reason)

@@ -235,7 +235,7 @@ func TestServedPerSource(t *testing.T) {
 	if !slices.Equal(kinds, []string{KindServed, KindDenied, KindDenied}) || !slices.Equal(sources, []string{"acme", "telco", "acme"}) {
 		t.Errorf("Response entries: kinds %v sources %v", kinds, sources)
 	}
-	if !bytes.Contains(r[1], []byte(`[["indicator--2"],["indicator--4"]]`)) {
+	if !bytes.Contains(r[1], []byte(`"objects":{"indicator":[["2"],["4"]]}`)) {
 		t.Errorf("telco's denied entry %s", r[1])
 	}
 	if Response(Access{Time: t0, Actor: "de"}, nil, nil) != nil {
