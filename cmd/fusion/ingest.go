@@ -112,6 +112,9 @@ func runIngest(ctx context.Context, fs *flag.FlagSet, args []string, stdout, std
 	}
 
 	in := &ingester{st: st, coll: coll, source: src, strict: *strict, batch: *batch, workers: runtime.GOMAXPROCS(0)}
+	if in.wc, err = newWriteCheck(ctx, st, coll, src); err != nil {
+		return err
+	}
 	if in.guard, err = newIngestGuard(ctx, st, src, coll, *org != "", *assets, stderr); err != nil {
 		return err
 	}
@@ -207,6 +210,7 @@ type ingester struct {
 	coll    string
 	source  string
 	guard   *ingestGuard // nil: no customer-data guard
+	wc      *writeCheck
 	strict  bool
 	batch   int
 	workers int
@@ -273,13 +277,22 @@ func (in *ingester) file(ctx context.Context, name string) error {
 			f, size = of, fi.Size()
 		}
 	}
+	if err := in.ensureWriteCheck(ctx); err != nil {
+		return err
+	}
 	if in.strict {
 		return in.strictFile(ctx, name, r, f, size)
 	}
 	var read atomic.Int64
 	in.con.setFile(name, size, &read)
 	w := in.newWriter(ctx)
-	emit, blocked := w.put, 0
+	refused := 0
+	sink := func(b []*stix.Object) error {
+		n, err := in.wc.route(ctx, name, b, w, in.reject)
+		refused += n
+		return err
+	}
+	emit, blocked := sink, 0
 	if in.guard != nil {
 		emit = func(b []*stix.Object) error {
 			b, n, err := in.guard.screen(ctx, name, b, in.reject)
@@ -287,14 +300,14 @@ func (in *ingester) file(ctx context.Context, name string) error {
 			if err != nil || len(b) == 0 {
 				return err
 			}
-			return w.put(b)
+			return sink(b)
 		}
 	}
 	sc, err := in.scan(ctx, name, r, &read, emit, in.reject)
 	stored, unchanged, werr := w.wait()
 	in.stored += stored
 	in.unchanged += unchanged
-	in.rejected += sc.invalid + blocked
+	in.rejected += sc.invalid + blocked + refused
 	if sc.fault != "" {
 		in.fault(sc.fault)
 	}
@@ -313,6 +326,9 @@ func (in *ingester) file(ctx context.Context, name string) error {
 // the passes) the run stops with an error; batches written before that
 // stay written.
 func (in *ingester) strictFile(ctx context.Context, name string, r io.Reader, f *os.File, size int64) error {
+	if err := in.ensureWriteCheck(ctx); err != nil {
+		return err
+	}
 	var spool *os.File
 	if f == nil {
 		var err error
@@ -331,7 +347,21 @@ func (in *ingester) strictFile(ctx context.Context, name string, r io.Reader, f 
 	var first []*stix.Object
 	batches := 0
 	var invalid []string // the first maxShown messages
+	refused := 0
 	sc, err := in.scan(ctx, name, r, &read, func(b []*stix.Object) error {
+		// Versions the writer may not store make the file invalid too.
+		decs, err := in.wc.check(ctx, b)
+		if err != nil {
+			return err
+		}
+		for i, d := range decs {
+			if d.Err != nil {
+				refused++
+				if len(invalid) < maxShown {
+					invalid = append(invalid, refusal(name, b[i], d.Err))
+				}
+			}
+		}
 		batches++
 		if batches == 1 {
 			first = b
@@ -347,6 +377,7 @@ func (in *ingester) strictFile(ctx context.Context, name string, r io.Reader, f 
 	if err != nil {
 		return err
 	}
+	sc.invalid += refused
 	if sc.invalid > 0 || sc.fault != "" {
 		for _, m := range invalid {
 			in.reject(m)
@@ -364,14 +395,28 @@ func (in *ingester) strictFile(ctx context.Context, name string, r io.Reader, f 
 		return nil
 	}
 	w := in.newWriter(ctx)
+	// The write pass routes each batch again (hub narrowings keep their
+	// objects' sources); a refusal now means the store changed since the
+	// first pass, and is counted as a rejection.
+	refused = 0
+	sink := func(b []*stix.Object) error {
+		n, err := in.wc.route(ctx, name, b, w, in.reject)
+		refused += n
+		return err
+	}
 	if batches <= 1 {
+		var err error
 		if len(first) > 0 {
-			w.put(first)
+			err = sink(first)
 		}
 		stored, unchanged, werr := w.wait()
 		in.stored += stored
 		in.unchanged += unchanged
-		return werr
+		in.rejected += refused
+		if werr != nil {
+			return werr
+		}
+		return err
 	}
 	// Second pass.
 	first = nil
@@ -391,7 +436,7 @@ func (in *ingester) strictFile(ctx context.Context, name string, r io.Reader, f 
 		if changed != "" {
 			return errChanged // write nothing after the first difference
 		}
-		return w.put(b)
+		return sink(b)
 	}, func(msg string) {
 		if changed == "" {
 			changed = msg
@@ -403,13 +448,14 @@ func (in *ingester) strictFile(ctx context.Context, name string, r io.Reader, f 
 	stored, unchanged, werr := w.wait()
 	in.stored += stored
 	in.unchanged += unchanged
+	in.rejected += refused
 	switch {
 	case werr != nil:
 		return werr
 	case err != nil:
 		return err
 	case changed != "" || sc2.fault != "" || sc2.read != sc.read:
-		in.rejected += sc.read - stored - unchanged
+		in.rejected += sc.read - stored - unchanged - refused
 		return fmt.Errorf("%s changed while it was being ingested (%s); %d objects were written before this was noticed", name, changed+sc2.fault, stored+unchanged)
 	}
 	return nil
@@ -650,7 +696,7 @@ func streamFault(name string, pr *posReader, err error) string {
 type writer struct {
 	in     *ingester
 	ctx    context.Context
-	ch     chan []*stix.Object
+	ch     chan srcBatch
 	failed chan struct{} // closed when err is set
 	done   chan struct{}
 	err    error
@@ -659,7 +705,7 @@ type writer struct {
 }
 
 func (in *ingester) newWriter(ctx context.Context) *writer {
-	w := &writer{in: in, ctx: ctx, ch: make(chan []*stix.Object, 1), failed: make(chan struct{}), done: make(chan struct{})}
+	w := &writer{in: in, ctx: ctx, ch: make(chan srcBatch, 1), failed: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -689,7 +735,7 @@ func (w *writer) loop() {
 		if w.err != nil {
 			continue
 		}
-		out, err := w.in.st.Put(w.ctx, w.in.coll, w.in.source, b)
+		out, err := w.in.st.Put(w.ctx, w.in.coll, b.source, b.objs)
 		if err != nil {
 			w.err = fmt.Errorf("store: %w", err)
 			close(w.failed)
@@ -718,7 +764,7 @@ func (w *writer) loopGrouped(gp groupPutter) {
 		}
 		for {
 			var (
-				b  []*stix.Object
+				b  srcBatch
 				ok bool
 			)
 			select {
@@ -737,7 +783,27 @@ func (w *writer) loopGrouped(gp groupPutter) {
 			if !ok {
 				return nil
 			}
-			out, committed, err := put(b)
+			if b.source != w.in.source {
+				// A hub narrowing keeps its object's source: commit the
+				// group, then store it on its own.
+				if _, _, err := put(nil); err != nil {
+					return err
+				}
+				commit()
+				out, err := w.in.st.Put(w.ctx, w.in.coll, b.source, b.objs)
+				if err != nil {
+					return err
+				}
+				for _, o := range out {
+					if o.Added {
+						w.stored++
+					} else {
+						w.unchanged++
+					}
+				}
+				continue
+			}
+			out, committed, err := put(b.objs)
 			if err != nil {
 				return err
 			}
@@ -764,10 +830,14 @@ func (w *writer) loopGrouped(gp groupPutter) {
 	w.unchanged += unchanged
 }
 
-// put queues a batch; it returns the store's error once a Put has failed.
-func (w *writer) put(b []*stix.Object) error {
+// put queues a batch stored with the run's source; it returns the
+// store's error once a Put has failed.
+func (w *writer) put(b []*stix.Object) error { return w.putAs(w.in.source, b) }
+
+// putAs queues a batch stored with source.
+func (w *writer) putAs(source string, b []*stix.Object) error {
 	select {
-	case w.ch <- b:
+	case w.ch <- srcBatch{source, b}:
 		return nil
 	case <-w.failed:
 		return w.err
@@ -901,4 +971,109 @@ func (p *posReader) position(off int64) (line, col int64) {
 	}
 	p.cur = curPos{b: b, start: b.start, off: off, lines: lines, lastNL: lastNL}
 	return lines + 1, off - lastNL
+}
+
+// ensureWriteCheck sets in.wc for an ingester made without runIngest.
+func (in *ingester) ensureWriteCheck(ctx context.Context) error {
+	if in.wc != nil {
+		return nil
+	}
+	wc, err := newWriteCheck(ctx, in.st, in.coll, in.source)
+	if err != nil {
+		return err
+	}
+	in.wc = wc
+	return nil
+}
+
+// srcBatch is a batch for the writer and the source to record with it.
+type srcBatch struct {
+	source string
+	objs   []*stix.Object
+}
+
+// writeCheck applies the write-side decision (policy.CheckWrites) to what
+// a load stores on behalf of one writer: the --source/--org organisation,
+// or the hub for an operator load (no source).
+type writeCheck struct {
+	st     store.Store
+	coll   string
+	caller policy.Caller
+	def    policy.Level
+	kindOf func(string) string
+}
+
+func newWriteCheck(ctx context.Context, st store.Store, coll, source string) (*writeCheck, error) {
+	wc := &writeCheck{st: st, coll: coll, kindOf: policy.OrgKinds(ctx, st)}
+	if source != "" {
+		o, err := st.GetOrg(ctx, source)
+		if err != nil {
+			return nil, fmt.Errorf("source organisation %s: %w", source, err)
+		}
+		wc.caller = policy.Caller{Org: o, Role: store.RoleWrite}
+	}
+	c, err := st.GetCollection(ctx, coll)
+	if err != nil {
+		return nil, fmt.Errorf("collection %s: %w", coll, err)
+	}
+	wc.def = policy.CollectionDefault(c.DefaultTLP)
+	return wc, nil
+}
+
+// check decides for a batch (one store query).
+func (wc *writeCheck) check(ctx context.Context, b []*stix.Object) ([]policy.WriteDecision, error) {
+	decs, err := policy.CheckWrites(ctx, wc.st, wc.coll, wc.def, wc.caller, b, wc.kindOf)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return decs, nil
+}
+
+// route checks a batch and queues what may be stored on w, hub
+// narrowings with their objects' sources; each refused object is passed
+// to reject and counted.
+func (wc *writeCheck) route(ctx context.Context, name string, b []*stix.Object, w *writer, reject func(string)) (refused int, err error) {
+	decs, err := wc.check(ctx, b)
+	if err != nil {
+		return 0, err
+	}
+	own := b[:0:0]
+	var others map[string][]*stix.Object
+	var order []string
+	for i, d := range decs {
+		switch {
+		case d.Err != nil:
+			refused++
+			reject(refusal(name, b[i], d.Err))
+		case d.Source == wc.caller.Org.ID:
+			own = append(own, b[i])
+		default:
+			if others == nil {
+				others = map[string][]*stix.Object{}
+			}
+			if _, ok := others[d.Source]; !ok {
+				order = append(order, d.Source)
+			}
+			others[d.Source] = append(others[d.Source], b[i])
+		}
+	}
+	if refused == 0 && len(others) == 0 {
+		return 0, w.put(b)
+	}
+	if len(own) > 0 {
+		if err := w.put(own); err != nil {
+			return refused, err
+		}
+	}
+	for _, src := range order {
+		if err := w.putAs(src, others[src]); err != nil {
+			return refused, err
+		}
+	}
+	return refused, nil
+}
+
+// refusal formats a refused object's rejection: "apt1.json: indicator--…: reason".
+func refusal(name string, o *stix.Object, err error) string {
+	return fmt.Sprintf("%s: %s: %v", name, o.ID, err)
 }

@@ -136,6 +136,9 @@ func runPull(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stder
 		rootURL: rootURL, collection: *coll, into: intoID, source: sourceID,
 		pageSize: *pageSize, warn: stderr, reset: *reset,
 	}
+	if p.wc, err = newWriteCheck(ctx, st, intoID, sourceID); err != nil {
+		return err
+	}
 	if sourceID != "" {
 		// The source partner's protected-asset list screens what is
 		// pulled on its behalf, as for fusion ingest --org.
@@ -224,6 +227,7 @@ type puller struct {
 	pageSize   int
 	reset      bool            // ignore the saved position
 	guard      *ingestGuard    // the source partner's list; nil: nothing screened
+	wc         *writeCheck     // the write-side decision
 	warn       io.Writer       // rejected objects are described here
 	progress   func(pullStats) // called after each page; may be nil
 }
@@ -312,6 +316,13 @@ const maxEmptyPages = 3
 // the position is an added_after filter.
 func (p *puller) run(ctx context.Context) (pullStats, error) {
 	var s pullStats
+	if p.wc == nil {
+		wc, err := newWriteCheck(ctx, p.st, p.into, p.source)
+		if err != nil {
+			return s, err
+		}
+		p.wc = wc
+	}
 	cur, err := p.loadCursor(ctx)
 	if err != nil {
 		return s, err
@@ -365,15 +376,35 @@ func (p *puller) run(ctx context.Context) (pullStats, error) {
 			objs = kept
 		}
 		if len(objs) > 0 {
-			outs, err := p.st.Put(ctx, p.into, p.source, objs)
+			// A version of another organisation's object is refused, unless
+			// the hub narrows it (then it keeps that object's source).
+			decs, err := p.wc.check(ctx, objs)
 			if err != nil {
-				return s, fmt.Errorf("storing page %d: %w", s.Pages, err)
+				return s, fmt.Errorf("page %d: %w", s.Pages, err)
 			}
-			for _, o := range outs {
-				if o.Added {
-					s.Added++
-				} else {
-					s.Unchanged++
+			bySource := map[string][]*stix.Object{}
+			var order []string
+			for i, d := range decs {
+				if d.Err != nil {
+					reject(fmt.Sprintf("page %d: %s: %v", s.Pages, objs[i].ID, d.Err))
+					continue
+				}
+				if _, ok := bySource[d.Source]; !ok {
+					order = append(order, d.Source)
+				}
+				bySource[d.Source] = append(bySource[d.Source], objs[i])
+			}
+			for _, src := range order {
+				outs, err := p.st.Put(ctx, p.into, src, bySource[src])
+				if err != nil {
+					return s, fmt.Errorf("storing page %d: %w", s.Pages, err)
+				}
+				for _, o := range outs {
+					if o.Added {
+						s.Added++
+					} else {
+						s.Unchanged++
+					}
 				}
 			}
 		}
