@@ -59,13 +59,9 @@ func (h *Handler) listVisible(ctx context.Context, c policy.Caller, col store.Co
 	q.MetaOnly = metaOnly && !filtered
 	var keys []pageKey
 	keep := 0 // len(p.hidden) when the last version was kept
-	// Ask for one more than needed: its presence answers "more?".
+	scanned, kept := 0, 0
 	for scans := 0; ; scans++ {
-		want := limit - len(p.versions) + 1
-		if want > h.cfg.MaxPageSize+1 {
-			want = h.cfg.MaxPageSize + 1
-		}
-		q.Limit = want
+		q.Limit = h.scanSize(limit, limit-len(p.versions), scanned, kept)
 		page, err := h.st.List(ctx, col.ID, q)
 		if err != nil {
 			return p, err
@@ -87,6 +83,7 @@ func (h *Handler) listVisible(ctx context.Context, c policy.Caller, col store.Co
 		if err != nil {
 			return p, err
 		}
+		scanned, kept = scanned+n, kept+len(vis)
 		// Walk the store page in order: vis is the subsequence of it the
 		// caller may see (a version is unique by id and modified).
 		k := 0
@@ -125,6 +122,29 @@ func (h *Handler) listVisible(ctx context.Context, c policy.Caller, col store.Co
 			return p, nil
 		}
 	}
+}
+
+// scanSize is how many versions listVisible asks the store for when
+// missing more visible ones are needed for a page of limit, after
+// scanned versions were read and kept of them were visible. It asks for
+// one more than needed (its presence answers "more?"); once the share of
+// visible versions is known it asks for enough to find missing at that
+// share (missing*scanned/kept), so that a caller who sees half of a
+// collection gets a full page in about two store queries instead of ten,
+// capped at 4*limit+1. While nothing visible has been found it asks for
+// missing+1 (no share to scale by; maxScan bounds such requests). Asking for more than
+// the page needs costs only reading: listVisible stops at the first
+// visible version past the page, and the next page reads the rest again.
+func (h *Handler) scanSize(limit, missing, scanned, kept int) int {
+	want := missing + 1
+	if want > h.cfg.MaxPageSize+1 {
+		want = h.cfg.MaxPageSize + 1
+	}
+	if kept == 0 || kept >= scanned {
+		return want
+	}
+	scaled := min((missing*scanned+kept-1)/kept+1, 4*limit+1)
+	return max(want, scaled)
 }
 
 // next is the page's next cursor, empty when there is no more.
