@@ -3,6 +3,7 @@ package disseminate_test
 import (
 	"context"
 	"fmt"
+	"fusion/internal/store/testdb"
 	"os"
 	"strconv"
 	"syscall"
@@ -137,9 +138,10 @@ func BenchmarkDisseminate(b *testing.B) {
 		b.Logf("%d indicators: examined %d, %d members, %d reports, %d stored, %d withheld, in %v",
 			n, res.Examined, len(res.Members), res.Reports, res.Added, res.Withheld, res.Finished.Sub(res.Started))
 	}
-	b.Run("sqlite", func(b *testing.B) { run(b, openSQLite) })
-	if os.Getenv(pgEnv) != "" {
-		b.Run("postgres", func(b *testing.B) { run(b, openPostgres) })
+	for _, be := range testdb.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			run(b, func(tb testing.TB) store.Store { return withRecorder(be.Open(tb)) })
+		})
 	}
 }
 

@@ -3,68 +3,25 @@ package geoip_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"fusion/internal/geoip"
 	"fusion/internal/geoip/geoiptest"
 	"fusion/internal/store"
-	"fusion/internal/store/postgres"
-	"fusion/internal/store/sqlite"
+	"fusion/internal/store/testdb"
 )
 
-const pgEnv = "FUSION_TEST_POSTGRES_URL"
-
+// stores opens a fresh store per backend (package testdb).
 func stores(t *testing.T) map[string]store.Store {
-	ctx := context.Background()
 	out := map[string]store.Store{}
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fusion.db"))
-	if err != nil {
-		t.Fatal(err)
+	for _, b := range testdb.Backends() {
+		out[b.Name] = b.Open(t)
 	}
-	t.Cleanup(func() { db.Close() })
-	out["sqlite"] = db
-	url := os.Getenv(pgEnv)
-	if url == "" {
-		return out
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("%s is set but PostgreSQL is not reachable: %v", pgEnv, err)
-	}
-	defer conn.Close(ctx)
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "fusion_geoip_t_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), url)
-		if err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	pg, err := postgres.Open(ctx, url+sep+"search_path="+schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Close() })
-	out["postgres"] = pg
 	return out
 }
 

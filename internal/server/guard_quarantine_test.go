@@ -3,29 +3,23 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-json-experiment/json"
-	"github.com/jackc/pgx/v5"
 
 	"fusion/internal/audit"
 	"fusion/internal/guard"
 	"fusion/internal/server"
 	"fusion/internal/store"
-	"fusion/internal/store/postgres"
-	"fusion/internal/store/sqlite"
+	"fusion/internal/store/testdb"
 )
 
 // twoHandles opens two independent handles on one store, as two nodes
@@ -33,67 +27,21 @@ import (
 type twoHandles func(tb testing.TB) (store.Store, store.Store)
 
 func sqliteTwice(tb testing.TB) (store.Store, store.Store) {
-	path := filepath.Join(tb.TempDir(), "fusion.db")
-	var out [2]store.Store
-	for i := range out {
-		db, err := sqlite.Open(context.Background(), path)
-		if err != nil {
-			tb.Fatalf("sqlite.Open: %v", err)
-		}
-		tb.Cleanup(func() { db.Close() })
-		out[i] = db
-	}
-	return out[0], out[1]
+	path := testdb.SQLitePath(tb)
+	return testdb.OpenSQLite(tb, path), testdb.OpenSQLite(tb, path)
 }
 
 func postgresTwice(tb testing.TB) (store.Store, store.Store) {
-	url := os.Getenv(pgEnv)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("%s is set but PostgreSQL is not reachable: %v", pgEnv, err)
-	}
-	defer conn.Close(ctx)
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "fusion_guardq_t_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	var out [2]store.Store
-	for i := range out {
-		db, err := postgres.Open(context.Background(), url+sep+"search_path="+schema)
-		if err != nil {
-			tb.Fatalf("postgres.Open: %v", err)
-		}
-		tb.Cleanup(func() { db.Close() })
-		out[i] = db
-	}
-	return out[0], out[1]
+	url := testdb.PostgresURL(tb)
+	return testdb.OpenPostgres(tb, url), testdb.OpenPostgres(tb, url)
 }
 
 func forEachTwoHandles(t *testing.T, fn func(t *testing.T, open twoHandles)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, sqliteTwice) })
-	if os.Getenv(pgEnv) != "" {
+	if testdb.HavePostgres() {
 		t.Run("postgres", func(t *testing.T) { fn(t, postgresTwice) })
 	} else {
-		t.Log(pgEnv + " not set: PostgreSQL not tested")
+		t.Log(testdb.PostgresEnv + " not set: PostgreSQL not tested")
 	}
 }
 
@@ -329,11 +277,7 @@ func TestQuarantineMigratesIndex(t *testing.T) {
 func TestQuarantineAuditEntries(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "fusion.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := testdb.SQLite(t)
 	db.SetRecorder(audit.Recorder(nil))
 	e := &env{tb: t, st: db, now: time.Now().UTC()}
 	if _, err := server.Bootstrap(ctx, db, dir, adminToken, e.now); err != nil {

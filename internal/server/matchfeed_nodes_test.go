@@ -1,80 +1,32 @@
 package server_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"fusion/internal/audit"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"fusion/internal/audit"
 	"fusion/internal/policy"
 	"fusion/internal/server"
 	"fusion/internal/store"
-	"fusion/internal/store/postgres"
+	"fusion/internal/store/testdb"
 )
-
-// openPostgresPair opens two stores on one fresh PostgreSQL schema, as two
-// hub nodes sharing a database do.
-func openPostgresPair(t *testing.T) (store.Store, store.Store) {
-	t.Helper()
-	url := os.Getenv(pgEnv)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("%s is set but PostgreSQL is not reachable: %v", pgEnv, err)
-	}
-	defer conn.Close(ctx)
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "fusion_server_t_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), url)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	var out [2]store.Store
-	for i := range out {
-		db, err := postgres.Open(ctx, url+sep+"search_path="+schema)
-		if err != nil {
-			t.Fatalf("postgres.Open: %v", err)
-		}
-		t.Cleanup(func() { db.Close() })
-		db.SetRecorder(audit.Recorder(nil))
-		out[i] = db
-	}
-	return out[0], out[1]
-}
 
 // TestMatchTwoNodes: two hub nodes on one PostgreSQL database each keep
 // their own index current from the shared store: an indicator posted to
 // one node matches on the other, a deletion made through one changes the
 // other's answers, and sightings reported through both add up.
 func TestMatchTwoNodes(t *testing.T) {
-	if os.Getenv(pgEnv) == "" {
-		t.Skip("needs " + pgEnv + " (two nodes share a PostgreSQL database)")
+	if !testdb.HavePostgres() {
+		t.Skip("needs " + testdb.PostgresEnv + " (two nodes share a PostgreSQL database)")
 	}
-	stA, stB := openPostgresPair(t)
+	stA, stB := postgresTwice(t)
+	for _, st := range []store.Store{stA, stB} {
+		st.SetRecorder(audit.Recorder(nil)) // deletions reach the feeders through the log
+	}
 	m := newMatchEnvLog(t, stA, nil) // node A, with the organisations and tokens
 	srvB := server.New(stB, server.Config{Logger: quietLogger(), Rate: -1})
 	srvB.StartMatching(t.Context())

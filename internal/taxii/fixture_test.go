@@ -2,44 +2,37 @@ package taxii_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-json-experiment/json"
-	"github.com/jackc/pgx/v5"
 
 	"fusion/internal/server"
 	"fusion/internal/stix"
 	"fusion/internal/store"
-	"fusion/internal/store/postgres"
-	"fusion/internal/store/sqlite"
+	"fusion/internal/store/testdb"
 )
 
 // The HTTP tests run on every backend: SQLite always, PostgreSQL when
 // FUSION_TEST_POSTGRES_URL is set (and then an unreachable server is a
 // failure, not a skip). Each test gets a fresh store: a new SQLite file,
 // or a new PostgreSQL schema dropped afterwards.
-const pgEnv = "FUSION_TEST_POSTGRES_URL"
-
 type backend struct {
 	name string
 	open func(tb testing.TB) store.Store
 }
 
 func backends() []backend {
-	bs := []backend{{"sqlite", openSQLite}}
-	if os.Getenv(pgEnv) != "" {
-		bs = append(bs, backend{"postgres", openPostgres})
+	var bs []backend
+	for _, b := range testdb.Backends() {
+		bs = append(bs, backend{b.Name, b.Open})
 	}
 	return bs
 }
@@ -49,57 +42,6 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, open func(tb testing.TB)
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) { fn(t, b.open) })
 	}
-}
-
-func openSQLite(tb testing.TB) store.Store {
-	tb.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "fusion.db"))
-	if err != nil {
-		tb.Fatalf("sqlite.Open: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
-
-func openPostgres(tb testing.TB) store.Store {
-	tb.Helper()
-	url := os.Getenv(pgEnv)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("%s is set but PostgreSQL is not reachable: %v", pgEnv, err)
-	}
-	defer conn.Close(ctx)
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "fusion_taxii_t_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	db, err := postgres.Open(context.Background(), url+sep+"search_path="+schema)
-	if err != nil {
-		tb.Fatalf("postgres.Open: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
 }
 
 // fixture is a running server with a hub admin, a partner with write and
