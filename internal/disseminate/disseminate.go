@@ -105,6 +105,7 @@ type MemberResult struct {
 	Objects    int      `json:"objects"`           // objects named by the run's reports
 	Added      int      `json:"added"`             // copies newly stored
 	Withheld   int      `json:"withheld"`          // concerning objects the policy does not let it see
+	Revoked    int      `json:"revoked,omitempty"` // revocations of objects it holds passed on to it
 }
 
 // Record keys.
@@ -384,7 +385,7 @@ func (r *runner) collection(ctx context.Context, c store.Collection, since time.
 	hw := since
 	scoCountries := map[string][]string{} // SCOs of this scan that concern a member
 	var links []*link
-	var cands []store.Version
+	var cands, revoked []store.Version
 	var ccs [][]string
 	for {
 		page, err := r.st.List(ctx, c.ID, q)
@@ -396,11 +397,15 @@ func (r *runner) collection(ctx context.Context, c store.Collection, since time.
 		}
 		last := page.Versions[len(page.Versions)-1].DateAdded
 		q.AddedAfter, hw = last, last
-		cands, ccs = cands[:0], ccs[:0]
+		cands, ccs, revoked = cands[:0], ccs[:0], revoked[:0]
 		for i := range page.Versions {
 			v := &page.Versions[i]
 			r.res.Examined++
-			if v.Revoked || !decode(v.Raw, &r.f) {
+			if v.Revoked {
+				revoked = append(revoked, *v)
+				continue
+			}
+			if !decode(v.Raw, &r.f) {
 				continue
 			}
 			switch r.f.Type {
@@ -433,6 +438,9 @@ func (r *runner) collection(ctx context.Context, c store.Collection, since time.
 			ccs = append(ccs, cc)
 		}
 		if err := r.deliver(ctx, c, cands, ccs); err != nil {
+			return hw, err
+		}
+		if err := r.revoke(ctx, c, revoked); err != nil {
 			return hw, err
 		}
 		if r.cfg.Progress != nil {
@@ -655,6 +663,58 @@ func (r *runner) deliver(ctx context.Context, c store.Collection, vs []store.Ver
 				SpecVersion: v.SpecVersion, Modified: v.Modified, Revoked: v.Revoked, Raw: v.Raw})
 			m.npending++
 			r.delivered++
+		}
+		if m.npending >= batchSize {
+			r.flush(m)
+		}
+	}
+	return nil
+}
+
+// revoke passes revocations on: a member whose collection holds a copy of
+// a revoked object receives the revoking version too, through the policy
+// like any copy, so that it stops acting on the object. A revoked object
+// is never delivered to a member that had no copy of it, nor named in a
+// report. (A run reads the latest versions only, so an object revoked
+// before a run is not delivered by it in any version.)
+func (r *runner) revoke(ctx context.Context, c store.Collection, vs []store.Version) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(vs))
+	for i := range vs {
+		ids[i] = vs[i].ID
+	}
+	for _, m := range r.mem {
+		held := map[string]bool{}
+		err := r.load(ctx, m.coll, ids, func(v *store.Version) { held[v.ID] = true })
+		if err != nil && !errors.Is(err, store.ErrNotFound) { // no collection yet: no copies
+			return err
+		}
+		var copies []store.Version
+		for i := range vs {
+			if held[vs[i].ID] {
+				copies = append(copies, vs[i])
+			}
+		}
+		if len(copies) == 0 {
+			continue
+		}
+		flt := m.filters[c.ID]
+		if flt == nil {
+			flt = policy.NewFilter(r.st, m.caller, c)
+			m.filters[c.ID] = flt
+		}
+		vis, err := flt.Visible(ctx, copies)
+		if err != nil {
+			return fmt.Errorf("disseminate: policy for %s: %w", m.org.Name, err)
+		}
+		for k := range vis {
+			v := &vis[k]
+			m.pending[v.Source] = append(m.pending[v.Source], &stix.Object{Type: v.Type, ID: strings.Clone(v.ID),
+				SpecVersion: v.SpecVersion, Modified: v.Modified, Revoked: true, Raw: v.Raw})
+			m.npending++
+			m.res.Revoked++
 		}
 		if m.npending >= batchSize {
 			r.flush(m)

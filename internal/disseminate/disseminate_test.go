@@ -3,6 +3,7 @@ package disseminate_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -386,4 +387,61 @@ func servedTo(t *testing.T, st store.Store) map[string]map[string]bool {
 		}
 	}
 	return out
+}
+
+func TestDisseminateRevocation(t *testing.T) {
+	forEachBackend(t, testDisseminateRevocation)
+}
+
+// testDisseminateRevocation: a revocation reaches the member holding a
+// copy from an earlier run, is not named in a report, and goes to no one
+// else; an object revoked before any run is not disseminated at all.
+func testDisseminateRevocation(t *testing.T, open opener) {
+	ctx := context.Background()
+	f := newFixture(t, open)
+	revoke := func(n int, pattern string, at int) string {
+		s := indicator(n, pattern, green)
+		s = strings.Replace(s, `"modified":"`+ts(n)+`"`, `"modified":"`+ts(at)+`"`, 1)
+		return strings.TrimSuffix(s, "}") + `,"revoked":true}`
+	}
+	f.put(t, intelColl, partnerID,
+		indicator(1, "[ipv4-addr:value = '198.51.100.7']", green), // FR
+		indicator(2, "[ipv4-addr:value = '198.51.100.8']", green)) // FR, stays
+	f.run(t, time.Time{})
+	if ids, _, _ := f.contents(t, frID); !slices.Contains(ids, id("indicator", 1)) {
+		t.Fatalf("FR did not receive indicator 1: %v", ids)
+	}
+	f.put(t, intelColl, partnerID,
+		revoke(1, "[ipv4-addr:value = '198.51.100.7']", 40),
+		indicator(3, "[ipv4-addr:value = '203.0.113.3']", green)) // DE
+	f.put(t, intelColl, partnerID, revoke(3, "[ipv4-addr:value = '203.0.113.3']", 42))
+	f.now = f.now.Add(time.Hour)
+	res := f.run(t, time.Time{})
+	latest := func(org string, n int) []store.Version {
+		page, err := f.st.List(ctx, disseminate.ReportCollectionID(org), store.Query{IDs: []string{id("indicator", n)}, Limit: 10})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return page.Versions
+	}
+	if v := latest(frID, 1); len(v) != 1 || !v[0].Revoked {
+		t.Errorf("FR's latest copy of indicator 1: %+v; want the revoked version", v)
+	}
+	if v := latest(frID, 2); len(v) != 1 || v[0].Revoked {
+		t.Errorf("FR's copy of indicator 2: %+v; want it unrevoked", v)
+	}
+	if v := latest(deID, 3); len(v) != 0 {
+		t.Errorf("DE received indicator 3, revoked before it was ever disseminated: %+v", v)
+	}
+	for _, m := range res.Members {
+		if m.Org == frID && (m.Revoked != 1 || len(m.Reports) != 0) {
+			t.Errorf("FR's second run: %+v; want 1 revocation passed on and no new report", m)
+		}
+		if m.Org != frID && m.Revoked != 0 {
+			t.Errorf("%s was passed a revocation: %+v", m.Name, m)
+		}
+	}
+	if _, reports, _ := f.contents(t, frID); len(reports) != 1 {
+		t.Errorf("FR holds %d reports after the revocation; want the first run's only", len(reports))
+	}
 }
