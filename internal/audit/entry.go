@@ -62,10 +62,10 @@ const (
 	ReasonNoWrite = "no write access" // a grant, but not to write (or not the write role)
 )
 
-// Item is one object version named by a served or denied entry. In JSON
-// it is a compact array, [id, version], or [id] for an object without a
-// version key: a served entry names every object of a page, so its size
-// is most of what serving adds to the log.
+// Item is one object version named by a served or denied entry. Alone
+// in JSON (version 1 entries, receipt summaries) it is a compact array,
+// [id, version], or [id] for an object without a version key; version 2
+// entries group Items (see Items).
 type Item struct {
 	ID      string
 	Version string // STIX timestamp of the version key; "" for unversioned objects
