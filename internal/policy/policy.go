@@ -39,6 +39,12 @@
 // as examined, not returned; send each allowed one as the copy Redact
 // returns, skipping it if Redact says !ok.
 //
+// Writes have one decision too: CanWrite (CheckWrites for a batch, which
+// every write path that stores submitted objects applies before Put):
+// only an object's source may post new versions of it; the hub may post
+// one only when CheckNarrowing shows it narrows, and it keeps the
+// object's source.
+//
 // docs/sharing.md explains the rules to partners and member countries.
 package policy
 
