@@ -56,8 +56,12 @@ func TestPostVersionsOfOthersObjects(t *testing.T) {
 		if st.FailureCount != 1 || !strings.Contains(st.Failures[0].Message, "may only narrow it") || !strings.Contains(st.Failures[0].Message, "partner") {
 			t.Fatalf("hub widening: %+v", st)
 		}
-		// The hub narrows AMBER to AMBER + deny FR.
-		if st = postAs(f.admin, ind(x, v3, policy.TLP2AmberID, deny("FR"))); st.SuccessCount != 1 || st.FailureCount != 0 {
+		// The hub narrows AMBER to AMBER + deny FR, in one batch with a new
+		// object of its own and a refused one (stored in two Puts, one per
+		// source; the status keeps the envelope's order).
+		st = postAs(f.admin, indicator(88, v1), ind(x, v3, policy.TLP2AmberID, deny("FR")), ind(x, v4, policy.TLP2ClearID, ""))
+		if st.SuccessCount != 2 || st.FailureCount != 1 || st.Successes[0].ID != "indicator--"+uuidN(88) || st.Successes[1].ID != x || st.Successes[1].Version != v3 ||
+			st.Failures[0].Version != v4 {
 			t.Fatalf("hub narrowing: %+v", st)
 		}
 		// Then removing the deny is a widening.
@@ -96,6 +100,14 @@ func TestPostVersionsOfOthersObjects(t *testing.T) {
 		}
 		if len(p.Versions) != 3 || p.Versions[0].Source != p.Versions[1].Source || p.Versions[1].Source != p.Versions[2].Source || p.Versions[0].Source == "" {
 			t.Errorf("stored versions: %+v", p.Versions)
+		}
+		acme := p.Versions[0].Source
+		p, err = f.st.List(t.Context(), f.coll, store.Query{IDs: []string{"indicator--" + uuidN(88)}, Limit: 10, MetaOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Versions) != 1 || p.Versions[0].Source == "" || p.Versions[0].Source == acme {
+			t.Errorf("the hub's new object should have the hub's source: %+v", p.Versions)
 		}
 	})
 }
