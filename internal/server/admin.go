@@ -831,7 +831,24 @@ func (s *Server) releaseQuarantine(w http.ResponseWriter, r *http.Request) error
 	if obj.ID != id {
 		return taxii.Errorf(http.StatusBadRequest, "the released object's id is %q, not %q", obj.ID, id)
 	}
-	outs, err := s.st.Put(r.Context(), coll, o.ID, []*stix.Object{obj})
+	// The same write-side decision as every write path: only the object's
+	// source may version it (the partner's release is the partner's write).
+	col, err := s.st.GetCollection(r.Context(), coll)
+	if errors.Is(err, store.ErrNotFound) {
+		return taxii.Errorf(http.StatusConflict, "collection %s no longer exists; drop the object instead", coll)
+	}
+	if err != nil {
+		return err
+	}
+	decs, err := policy.CheckWrites(r.Context(), s.st, coll, policy.CollectionDefault(col.DefaultTLP),
+		policy.Caller{Org: o, Role: store.RoleWrite}, []*stix.Object{obj}, policy.OrgKinds(r.Context(), s.st))
+	if err != nil {
+		return err
+	}
+	if decs[0].Err != nil {
+		return taxii.Errorf(http.StatusForbidden, "%v", decs[0].Err)
+	}
+	outs, err := s.st.Put(r.Context(), coll, decs[0].Source, []*stix.Object{obj})
 	if errors.Is(err, store.ErrNotFound) {
 		return taxii.Errorf(http.StatusConflict, "collection %s no longer exists; drop the object instead", coll)
 	}

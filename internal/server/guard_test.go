@@ -715,3 +715,35 @@ func TestContainsValue(t *testing.T) {
 		}
 	}
 }
+
+// TestQuarantineReleaseWriteRule: a release goes through the write-side
+// decision like every write: a partner cannot release, as a new version,
+// an object another partner shared (the guard had quarantined the
+// partner's leaky version of it).
+func TestQuarantineReleaseWriteRule(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open opener) {
+		g := newGuardEnv(t, open)
+		if r := g.do("PUT", "/api/v1/orgs/northwind/guard", g.nwAdmin, "text/plain", []byte("cidr 198.51.100.0/24\n")); r.code != 200 {
+			t.Fatalf("PUT guard: %d %s", r.code, r.body)
+		}
+		const id = "indicator--4a1b4a8f-5a44-4d5e-9d1c-6f1f3b9e7a01"
+		ind := func(modified, ip string) []byte {
+			return []byte(`{"type":"indicator","spec_version":"2.1","id":"` + id + `","created":"2026-01-01T00:00:00.000Z","modified":"` + modified +
+				`","pattern":"[ipv4-addr:value = '` + ip + `']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}`)
+		}
+		if st, _ := g.post(g.otherAdmin, [][]byte{ind("2026-01-01T00:00:00.000Z", "45.77.10.1")}); st.SuccessCount != 1 {
+			t.Fatalf("other's indicator: %+v", st)
+		}
+		if st, _ := g.post(g.nwWrite, [][]byte{ind("2026-01-02T00:00:00.000Z", "198.51.100.7")}); st.FailureCount != 1 {
+			t.Fatalf("northwind's leaky version of it: %+v", st)
+		}
+		release := "/api/v1/orgs/northwind/guard/quarantine/" + id + "/release"
+		r := g.do("POST", release, g.nwWrite, "application/json", ind("2026-01-03T00:00:00.000Z", "45.77.10.99"))
+		if r.code != http.StatusForbidden || !strings.Contains(r.body, "only its source may version it") {
+			t.Errorf("releasing a version of another partner's object: %d %s", r.code, r.body)
+		}
+		if r := g.do("GET", objectsPath+id+"/", g.frRead, "", nil); r.code != 200 || strings.Contains(r.body, "45.77.10.99") {
+			t.Errorf("the member reads: %d %s; want other's version only", r.code, r.body)
+		}
+	})
+}
