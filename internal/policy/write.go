@@ -83,9 +83,23 @@ func CheckWrites(ctx context.Context, st store.Store, collection string, def Lev
 			ids = append(ids, o.ID)
 		}
 	}
+	// A store that can rule out ids its collection cannot hold without a
+	// query (SQLite's known-id filter) spares the look-up of new objects,
+	// most of a bulk load.
+	if mh, ok := st.(mayHolder); ok {
+		if may, ok := mh.MayHold(ctx, collection, ids); ok {
+			kept := ids[:0]
+			for i, id := range ids {
+				if may[i] {
+					kept = append(kept, id)
+				}
+			}
+			ids = kept
+		}
+	}
 	latest := make(map[string]store.Version)
 	q := store.Query{IDs: ids, Limit: len(ids), MetaOnly: true}
-	for {
+	for len(ids) > 0 {
 		p, err := st.List(ctx, collection, q)
 		if err != nil {
 			return nil, fmt.Errorf("looking up the latest versions of %d objects: %w", len(ids), err)
@@ -117,6 +131,12 @@ func CheckWrites(ctx context.Context, st store.Store, collection string, def Lev
 		}
 	}
 	return out, nil
+}
+
+// mayHolder is implemented by stores that can tell, without a query,
+// which ids a collection certainly holds no version of.
+type mayHolder interface {
+	MayHold(ctx context.Context, collection string, ids []string) ([]bool, bool)
 }
 
 // OrgKinds returns a kindOf function for CanWrite and CheckNarrowing that

@@ -255,3 +255,59 @@ func TestKnownIDsGrowth(t *testing.T) {
 		t.Fatalf("filter says maybe of %d of 10000 new ids, want about 1 %%", maybe)
 	}
 }
+
+// TestMayHold: the known-id filter answers for readers only while it is
+// current: never "no" for a stored id, and no answer (ok false) before it
+// is built or after another handle wrote to the collection.
+func TestMayHold(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fusion.db")
+	db1, db2 := openPath(t, path), openPath(t, path)
+	coll := store.DefaultCollectionID
+	m1 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	ids := func(objs []*stix.Object) []string {
+		var out []string
+		for _, o := range objs {
+			out = append(out, o.ID)
+		}
+		return out
+	}
+	stored, fresh := testObjects(0, 1000, m1), testObjects(100000, 1000, m1)
+	if _, ok := db1.MayHold(ctx, coll, ids(stored)); ok {
+		t.Fatal("MayHold answered before any filter was built")
+	}
+	putN(t, db1, stored)
+	may, ok := db1.MayHold(ctx, coll, append(ids(stored), ids(fresh)...))
+	if !ok {
+		t.Fatal("MayHold gave no answer with a current filter")
+	}
+	no := 0
+	for i, m := range may {
+		if i < len(stored) && !m {
+			t.Fatalf("MayHold says the collection cannot hold stored %s", stored[i].ID)
+		}
+		if i >= len(stored) && !m {
+			no++
+		}
+	}
+	if no < 900 {
+		t.Errorf("MayHold ruled out %d of 1000 new ids; want nearly all", no)
+	}
+	putN(t, db2, testObjects(5000, 10, m1))
+	if _, ok := db1.MayHold(ctx, coll, ids(fresh)); ok {
+		t.Error("MayHold answered after another handle wrote to the collection")
+	}
+	if _, ok := db1.MayHold(ctx, newCollectionID(t, db1), ids(fresh)); ok {
+		t.Error("MayHold answered for a collection without a filter")
+	}
+}
+
+// newCollectionID makes an empty collection and returns its id.
+func newCollectionID(t *testing.T, db *DB) string {
+	t.Helper()
+	id := "c0ffee00-0000-4000-8000-000000000001"
+	if err := db.CreateCollection(context.Background(), store.Collection{ID: id, APIRoot: store.DefaultAPIRoot, Title: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

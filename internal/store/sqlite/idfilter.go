@@ -186,3 +186,30 @@ func (f *idFilter) mayHave(h int64) bool {
 	}
 	return true
 }
+
+// MayHold tells, without touching the index, which of ids the collection
+// may hold a version of (false: certainly none), from the collection's
+// known-id filter. ok is false when there is no filter to trust: none
+// built yet, or the collection changed since the filter last caught up
+// (another process wrote to it, or it was made again); then every id must
+// be looked up. Versions this process's open group has added may answer
+// true before they are visible to readers; a caller that then looks them
+// up does not find them, as without the filter.
+func (db *DB) MayHold(ctx context.Context, collection string, ids []string) (may []bool, ok bool) {
+	var seq, last, created int64
+	err := db.r.QueryRowContext(ctx, `SELECT seq, last_added, coalesce(created, 0) FROM collections WHERE id = ?`, collection).Scan(&seq, &last, &created)
+	if err != nil {
+		return nil, false
+	}
+	db.ids.mu.Lock()
+	defer db.ids.mu.Unlock()
+	f := db.ids.m[collection]
+	if f == nil || f.bits == nil || f.seq != seq || f.created != created || last > f.upTo {
+		return nil, false
+	}
+	may = make([]bool, len(ids))
+	for i, id := range ids {
+		may[i] = f.mayHave(idHash(id))
+	}
+	return may, true
+}

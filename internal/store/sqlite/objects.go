@@ -279,10 +279,12 @@ func (db *DB) putIn(ctx context.Context, tx *sql.Tx, collection, source string, 
 		return nil, err
 	}
 	if filter != nil {
+		db.ids.mu.Lock() // MayHold reads filters from other goroutines
 		for _, r := range rows {
 			filter.add(hashes[r.input])
 		}
 		filter.upTo = last
+		db.ids.mu.Unlock()
 	}
 	return out, nil
 }
