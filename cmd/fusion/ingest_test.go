@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,16 +19,16 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
-	"github.com/jackc/pgx/v5"
 
 	"fusion/internal/gen"
 	"fusion/internal/stix"
 	"fusion/internal/store"
+	"fusion/internal/store/testdb"
 )
 
 // pgEnv names the PostgreSQL server the tests also run against. When it is
 // set and the server cannot be reached, the tests fail rather than skip.
-const pgEnv = "FUSION_TEST_POSTGRES_URL"
+const pgEnv = testdb.PostgresEnv
 
 // backend is one store the command tests run against.
 type backend struct {
@@ -40,53 +37,16 @@ type backend struct {
 	flags func(t testing.TB) []string
 }
 
+// pgSchemaURL is the URL of a fresh schema of its own for one test,
+// dropped when the test ends.
+func pgSchemaURL(t testing.TB) string { return testdb.PostgresURL(t) }
+
 func backends(t testing.TB) []backend {
 	bs := []backend{{"sqlite", func(t testing.TB) []string { return []string{"--data", t.TempDir()} }}}
 	if os.Getenv(pgEnv) != "" {
 		bs = append(bs, backend{"postgres", func(t testing.TB) []string { return []string{"--db", pgSchemaURL(t)} }})
 	}
 	return bs
-}
-
-// pgSchemaURL creates a schema of its own for one test, dropped when the
-// test ends, and returns the database URL with search_path set to it.
-func pgSchemaURL(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv(pgEnv)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("%s is set but PostgreSQL is not reachable: %v", pgEnv, err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "fusion_cmd_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s: %v", pgEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // fusion runs the command line in-process.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"fusion/internal/store/testdb"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,8 +24,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"fusion/internal/server"
 	"fusion/internal/stix"
@@ -778,36 +777,11 @@ func TestRemoteAuthOptions(t *testing.T) {
 	}
 }
 
-// rtPostgres opens a PostgreSQL store on a fresh schema of its own,
-// dropped when the test ends. Only called when FUSION_TEST_POSTGRES_URL is
-// set; an unreachable server then fails the test.
+// rtPostgres opens a PostgreSQL store (as fusion commands do) on a fresh
+// schema of its own, dropped when the test ends.
 func rtPostgres(t *testing.T) store.Store {
 	t.Helper()
-	url := os.Getenv("FUSION_TEST_POSTGRES_URL")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("FUSION_TEST_POSTGRES_URL is set but PostgreSQL is not reachable: %v", err)
-	}
-	defer conn.Close(ctx)
-	schema := fmt.Sprintf("fusion_pull_t_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, url); err == nil {
-			conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			conn.Close(ctx)
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	st, err := openStore(ctx, url+sep+"search_path="+schema, "")
+	st, err := openStore(t.Context(), testdb.PostgresURL(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}
