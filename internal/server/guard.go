@@ -955,25 +955,16 @@ func (g *Guard) TAXII() taxii.Guard { return taxiiGuard{g} }
 
 type taxiiGuard struct{ g *Guard }
 
-// Screen screens a posted batch and records each redaction in the audit
-// log before the redacted objects go on to be stored (blocks are recorded
-// by Quarantine). The entry has no collection: taxii.Guard's Screen is not
-// told which one (see docs/guard.md).
+// Screen screens a posted batch with org's list.
 func (t taxiiGuard) Screen(ctx context.Context, org store.Org, raws [][]byte) ([]guard.Result, bool, error) {
-	res, ok, err := t.g.Screen(ctx, org, raws)
-	if err != nil || !ok {
-		return res, ok, err
-	}
-	var red []*guard.Result
-	for i := range res {
-		if res[i].Action == guard.Redact {
-			red = append(red, &res[i])
-		}
-	}
-	if err := t.g.Record(ctx, org.ID, "", red); err != nil {
-		return nil, false, err
-	}
-	return res, ok, nil
+	return t.g.Screen(ctx, org, raws)
+}
+
+// Redacted records in the audit log the redactions of posted objects that
+// passed validation, with the collection they go to (blocks are recorded
+// by Quarantine).
+func (t taxiiGuard) Redacted(ctx context.Context, org store.Org, collection string, res []*guard.Result) error {
+	return t.g.Record(ctx, org.ID, collection, res)
 }
 
 func (t taxiiGuard) Quarantine(ctx context.Context, org store.Org, collection, status string, raws [][]byte, res []*guard.Result) error {

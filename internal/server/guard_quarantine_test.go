@@ -18,6 +18,7 @@ import (
 	"fusion/internal/audit"
 	"fusion/internal/guard"
 	"fusion/internal/server"
+	"fusion/internal/stix"
 	"fusion/internal/store"
 	"fusion/internal/store/testdb"
 )
@@ -283,7 +284,7 @@ func TestQuarantineAuditEntries(t *testing.T) {
 	if _, err := server.Bootstrap(ctx, db, dir, adminToken, e.now); err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(server.New(db, server.Config{Rate: -1, Logger: slog.New(slog.DiscardHandler)}).Handler())
+	e.srv = httptest.NewServer(server.New(db, server.Config{Rate: -1, Logger: slog.New(slog.DiscardHandler), Validate: stix.Validate}).Handler())
 	t.Cleanup(e.srv.Close)
 	var acme server.OrgJSON
 	e.must("POST", "/api/v1/orgs", `{"name":"acme","kind":"partner"}`, 201, &acme)
@@ -298,8 +299,11 @@ func TestQuarantineAuditEntries(t *testing.T) {
 		dropID   = "indicator--7a1c0e3e-2b7d-4c55-9f0e-3c1f4b2a9d12"
 	)
 	report := `{"type":"report","spec_version":"2.1","id":"` + reportID + `","created":"2024-05-01T00:00:00.000Z","modified":"2024-05-01T00:00:00.000Z","name":"weekly","description":"phishing seen at vpn.secret-customer.example this week","published":"2024-05-01T00:00:00Z","object_refs":["indicator--7a1c0e3e-2b7d-4c55-9f0e-3c1f4b2a9d99"]}`
-	r := taxiiPost(e, "Bearer "+tok, `{"objects":[`+report+`,`+leakyIndicator(blockID)+`,`+leakyIndicator(dropID)+`]}`)
-	if r.code != 202 || !strings.Contains(r.body, `"success_count":1`) || !strings.Contains(r.body, `"failure_count":2`) {
+	// Redacted, then invalid (no published): no redaction is recorded for it.
+	badReportID := "report--5b0e4a52-3b8b-4d0e-9a6b-2d2c3e4f5a6c"
+	badReport := strings.Replace(strings.Replace(report, reportID, badReportID, 1), `,"published":"2024-05-01T00:00:00Z"`, "", 1)
+	r := taxiiPost(e, "Bearer "+tok, `{"objects":[`+report+`,`+badReport+`,`+leakyIndicator(blockID)+`,`+leakyIndicator(dropID)+`]}`)
+	if r.code != 202 || !strings.Contains(r.body, `"success_count":1`) || !strings.Contains(r.body, `"failure_count":3`) {
 		t.Fatalf("POST: %d %s", r.code, r.body)
 	}
 	edited := strings.Replace(leakyIndicator(blockID), "mail.secret-customer.example", "mail.evil.example", 1)
@@ -331,7 +335,13 @@ func TestQuarantineAuditEntries(t *testing.T) {
 				t.Errorf("guard entry source %q actor %q, want %s: %s", en.Source, en.Actor, acme.ID, raw)
 			}
 			got[en.ID+" "+en.Action] = strings.Join(en.Rules, ",")
+			if en.Action == "redact" && en.Collection != store.DefaultCollectionID {
+				t.Errorf("redaction entry names collection %q, want %s", en.Collection, store.DefaultCollectionID)
+			}
 		}
+	}
+	if _, ok := got[badReportID+" redact"]; ok {
+		t.Errorf("a redaction was recorded for an object that failed validation and was not stored")
 	}
 	for k, rules := range map[string]string{reportID + " redact": "domain", blockID + " block": "domain", blockID + " release": "",
 		dropID + " block": "domain", dropID + " drop": ""} {

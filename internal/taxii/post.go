@@ -171,6 +171,9 @@ type Guard interface {
 	// Quarantine keeps blocked objects for org only (raws[i] was blocked
 	// with res[i]); collection and status say where they were posted.
 	Quarantine(ctx context.Context, org store.Org, collection, status string, raws [][]byte, res []*guard.Result) error
+	// Redacted records the redactions of objects org posted to
+	// collection that passed validation and go on to be stored.
+	Redacted(ctx context.Context, org store.Org, collection string, res []*guard.Result) error
 }
 
 // pendingObject is a posted object waiting for the guard.
@@ -205,7 +208,7 @@ func (h *Handler) screen(ctx context.Context, c policy.Caller, collection, statu
 		return fmt.Errorf("customer-data guard: %d results for %d objects", len(res), len(raws))
 	}
 	var qraws [][]byte
-	var qres []*guard.Result
+	var qres, red []*guard.Result
 	for i, p := range pending {
 		raw := p.raw
 		if ok {
@@ -224,8 +227,14 @@ func (h *Handler) screen(ctx context.Context, c policy.Caller, collection, statu
 		}
 		if ok && res[i].Action == guard.Redact {
 			gs.redacted++
+			red = append(red, &res[i])
 		}
 		*batch = append(*batch, obj)
+	}
+	if len(red) > 0 {
+		if err := h.cfg.Guard.Redacted(ctx, c.Org, collection, red); err != nil {
+			return fmt.Errorf("customer-data guard: %w", err)
+		}
 	}
 	if len(qraws) > 0 {
 		if err := h.cfg.Guard.Quarantine(ctx, c.Org, collection, statusID, qraws, qres); err != nil {
