@@ -113,34 +113,8 @@ func (o *observables) fromPattern(src string) bool {
 	if err != nil {
 		return false
 	}
-	o.obs(p.Root)
+	pattern.EachComparison(p.Root, o.comparison)
 	return true
-}
-
-func (o *observables) obs(e pattern.ObservationExpr) {
-	switch e := e.(type) {
-	case *pattern.ObsBracket:
-		o.comp(e.Comparison)
-	case *pattern.ObsParen:
-		o.obs(e.Inner)
-	case *pattern.ObsBinary:
-		o.obs(e.Left)
-		o.obs(e.Right)
-	case *pattern.ObsQualified:
-		o.obs(e.Inner)
-	}
-}
-
-func (o *observables) comp(e pattern.ComparisonExpr) {
-	switch e := e.(type) {
-	case *pattern.CompBinary:
-		o.comp(e.Left)
-		o.comp(e.Right)
-	case *pattern.CompParen:
-		o.comp(e.Inner)
-	case *pattern.Comparison:
-		o.comparison(e)
-	}
 }
 
 func (o *observables) comparison(c *pattern.Comparison) {

@@ -355,7 +355,8 @@ func (x *Index) evaluateOne(s *snapshot, obs []pattern.Observation, slot uint32,
 		return dst
 	}
 	var types []string
-	collectTypes(p.Root, func(t string) {
+	pattern.EachComparison(p.Root, func(cmp *pattern.Comparison) {
+		t := cmp.Path.ObjectType
 		if !slices.Contains(types, t) {
 			types = append(types, t)
 		}

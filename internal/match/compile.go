@@ -192,7 +192,8 @@ func (c *compiled) analyse(p *pattern.Pattern, k *keyer) {
 		c.keys, c.blocks = c.keys[:0], c.blocks[:0]
 	}
 	seen := map[string]bool{}
-	collectTypes(p.Root, func(t string) {
+	pattern.EachComparison(p.Root, func(cmp *pattern.Comparison) {
+		t := cmp.Path.ObjectType
 		if !seen[t] {
 			seen[t] = true
 			c.types = append(c.types, t)
@@ -493,31 +494,4 @@ func both(l atoms, lok bool, r atoms, rok bool) (atoms, bool) {
 		return l, true
 	}
 	return append(l, r...), true
-}
-
-// collectTypes calls fn with the object type of every comparison.
-func collectTypes(e pattern.ObservationExpr, fn func(string)) {
-	switch x := e.(type) {
-	case *pattern.ObsParen:
-		collectTypes(x.Inner, fn)
-	case *pattern.ObsQualified:
-		collectTypes(x.Inner, fn)
-	case *pattern.ObsBinary:
-		collectTypes(x.Left, fn)
-		collectTypes(x.Right, fn)
-	case *pattern.ObsBracket:
-		var walk func(pattern.ComparisonExpr)
-		walk = func(c pattern.ComparisonExpr) {
-			switch y := c.(type) {
-			case *pattern.CompParen:
-				walk(y.Inner)
-			case *pattern.CompBinary:
-				walk(y.Left)
-				walk(y.Right)
-			case *pattern.Comparison:
-				fn(y.Path.ObjectType)
-			}
-		}
-		walk(x.Comparison)
-	}
 }

@@ -17,7 +17,7 @@ import (
 // shared yet.
 func normalizePattern(p *pattern.Pattern) {
 	var k keyer
-	eachComparison(p.Root, func(c *pattern.Comparison) {
+	pattern.EachComparison(p.Root, func(c *pattern.Comparison) {
 		if c.Op != pattern.OpEQ && c.Op != pattern.OpIn {
 			return
 		}
@@ -75,32 +75,6 @@ func (k *keyer) canonical(c class, v string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func eachComparison(e pattern.ObservationExpr, fn func(*pattern.Comparison)) {
-	switch x := e.(type) {
-	case *pattern.ObsParen:
-		eachComparison(x.Inner, fn)
-	case *pattern.ObsQualified:
-		eachComparison(x.Inner, fn)
-	case *pattern.ObsBinary:
-		eachComparison(x.Left, fn)
-		eachComparison(x.Right, fn)
-	case *pattern.ObsBracket:
-		var walk func(pattern.ComparisonExpr)
-		walk = func(c pattern.ComparisonExpr) {
-			switch y := c.(type) {
-			case *pattern.CompParen:
-				walk(y.Inner)
-			case *pattern.CompBinary:
-				walk(y.Left)
-				walk(y.Right)
-			case *pattern.Comparison:
-				fn(y)
-			}
-		}
-		walk(x.Comparison)
-	}
 }
 
 // valueClasses gives the class of the value property of the SCO types

@@ -420,3 +420,32 @@ func (v *Value) write(b *strings.Builder) {
 		b.WriteByte(')')
 	}
 }
+
+// EachComparison calls fn with every comparison of e, left to right,
+// whatever the observation and comparison operators, parentheses and
+// qualifiers around it.
+func EachComparison(e ObservationExpr, fn func(*Comparison)) {
+	switch x := e.(type) {
+	case *ObsParen:
+		EachComparison(x.Inner, fn)
+	case *ObsQualified:
+		EachComparison(x.Inner, fn)
+	case *ObsBinary:
+		EachComparison(x.Left, fn)
+		EachComparison(x.Right, fn)
+	case *ObsBracket:
+		eachComparison(x.Comparison, fn)
+	}
+}
+
+func eachComparison(e ComparisonExpr, fn func(*Comparison)) {
+	switch y := e.(type) {
+	case *CompParen:
+		eachComparison(y.Inner, fn)
+	case *CompBinary:
+		eachComparison(y.Left, fn)
+		eachComparison(y.Right, fn)
+	case *Comparison:
+		fn(y)
+	}
+}
