@@ -719,6 +719,15 @@ func (s *Server) patchGuard(w http.ResponseWriter, r *http.Request) error {
 	return writeAdminJSON(w, http.StatusOK, GuardJSON{Org: o.Name, OrgID: o.ID, GuardMeta: m})
 }
 
+// quarantineErr is the answer to a failed quarantine look-up of object id:
+// 404 when it is not there (or the caller may not know it is).
+func quarantineErr(id string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return taxii.Errorf(http.StatusNotFound, "object %q is not in the quarantine", id)
+	}
+	return err
+}
+
 func (s *Server) listQuarantine(w http.ResponseWriter, r *http.Request) error {
 	_, o, err := s.guardOrg(r, store.RoleWrite)
 	if err != nil {
@@ -739,11 +748,8 @@ func (s *Server) showQuarantine(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("id")
 	q, err := s.guard.QuarantineShow(r.Context(), o.ID, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return taxii.Errorf(http.StatusNotFound, "object %q is not in the quarantine", id)
-	}
 	if err != nil {
-		return err
+		return quarantineErr(id, err)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	return writeAdminJSON(w, http.StatusOK, q)
@@ -756,11 +762,8 @@ func (s *Server) dropQuarantine(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("id")
 	n, err := s.guard.QuarantineDrop(r.Context(), o.ID, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return taxii.Errorf(http.StatusNotFound, "object %q is not in the quarantine", id)
-	}
 	if err != nil {
-		return err
+		return quarantineErr(id, err)
 	}
 	s.log.Info("quarantine dropped", "org", o.Name, "object", id, "versions", n, "by", c.Org.Name, "token_id", c.TokenID)
 	w.WriteHeader(http.StatusNoContent)
@@ -789,11 +792,8 @@ func (s *Server) releaseQuarantine(w http.ResponseWriter, r *http.Request) error
 	}
 	id := r.PathValue("id")
 	q, err := s.guard.QuarantineShow(r.Context(), o.ID, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return taxii.Errorf(http.StatusNotFound, "object %q is not in the quarantine", id)
-	}
 	if err != nil {
-		return err
+		return quarantineErr(id, err)
 	}
 	coll := q[len(q)-1].Collection
 	if acc, err := taxii.CollectionAccess(r.Context(), s.st, c, coll); err != nil {
