@@ -77,28 +77,34 @@ func clientFlags(fs *flag.FlagSet) *adminClient {
 // do sends a JSON request and decodes a JSON answer into out. A non-2xx
 // answer becomes an error carrying the server's description.
 func (c *adminClient) do(ctx context.Context, method, path string, in, out any) error {
+	if in == nil {
+		return c.doRaw(ctx, method, path, "", nil, out)
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return c.doRaw(ctx, method, path, "application/json", b, out)
+}
+
+// doRaw sends body as is (content type ctype; none when empty) and
+// decodes a JSON answer into out (unless it is 204 No Content). A non-2xx
+// answer becomes an error carrying the server's description.
+func (c *adminClient) doRaw(ctx context.Context, method, path, ctype string, body []byte, out any) error {
 	if c.token == "" {
 		c.token = os.Getenv("FUSION_TOKEN")
 	}
 	if c.token == "" {
 		return errors.New("no admin token: pass --token or set FUSION_TOKEN (the hub printed one at its first start, also in DATA/admin.token)")
 	}
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.server, "/")+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.server, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
@@ -114,7 +120,7 @@ func (c *adminClient) do(ctx context.Context, method, path string, in, out any) 
 			Title       string `json:"title"`
 			Description string `json:"description"`
 		}
-		if json.Unmarshal(b, &e) == nil && e.Title != "" {
+		if json.Unmarshal(b, &e, json.RejectUnknownMembers(false)) == nil && e.Title != "" {
 			if e.Description != "" {
 				return fmt.Errorf("%s %s: %d %s: %s", method, path, res.StatusCode, e.Title, e.Description)
 			}
@@ -122,8 +128,8 @@ func (c *adminClient) do(ctx context.Context, method, path string, in, out any) 
 		}
 		return fmt.Errorf("%s %s: %s", method, path, res.Status)
 	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
+	if out != nil && res.StatusCode != http.StatusNoContent {
+		if err := json.Unmarshal(b, out, json.RejectUnknownMembers(false)); err != nil {
 			return fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
 		}
 	}

@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"fusion/internal/guard"
@@ -40,51 +37,6 @@ func guardPath(org string, rest ...string) string {
 		p += "/" + url.PathEscape(r)
 	}
 	return p
-}
-
-// doRaw sends body as is (content type ctype) and decodes a JSON answer.
-func (c *adminClient) doRaw(ctx context.Context, method, path, ctype string, body []byte, out any) error {
-	if c.token == "" {
-		c.token = os.Getenv("FUSION_TOKEN")
-	}
-	if c.token == "" {
-		return errors.New("no token: pass --token or set FUSION_TOKEN")
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.server, "/")+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Content-Type", ctype)
-	res, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if res.StatusCode/100 != 2 {
-		var e struct {
-			Title       string `json:"title"`
-			Description string `json:"description"`
-		}
-		if json.Unmarshal(b, &e, json.RejectUnknownMembers(false)) == nil && e.Title != "" {
-			if e.Description != "" {
-				return fmt.Errorf("%s %s: %d %s: %s", method, path, res.StatusCode, e.Title, e.Description)
-			}
-			return fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, e.Title)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, res.Status)
-	}
-	if out != nil && res.StatusCode != http.StatusNoContent {
-		if err := json.Unmarshal(b, out, json.RejectUnknownMembers(false)); err != nil {
-			return fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
-		}
-	}
-	return nil
 }
 
 func guardUsageErr(fs *flag.FlagSet, stderr io.Writer, msg string) error {
