@@ -644,14 +644,9 @@ func (r *runner) deliver(ctx context.Context, c store.Collection, vs []store.Ver
 		for j, i := range idx {
 			copies[j] = vs[i]
 		}
-		flt := m.filters[c.ID]
-		if flt == nil {
-			flt = policy.NewFilter(r.st, m.caller, c)
-			m.filters[c.ID] = flt
-		}
-		vis, err := flt.Visible(ctx, copies)
+		vis, err := r.visible(ctx, m, c, copies)
 		if err != nil {
-			return fmt.Errorf("disseminate: policy for %s: %w", m.org.Name, err)
+			return err
 		}
 		m.res.Withheld += len(idx) - len(vis)
 		for k := range vis {
@@ -700,14 +695,9 @@ func (r *runner) revoke(ctx context.Context, c store.Collection, vs []store.Vers
 		if len(copies) == 0 {
 			continue
 		}
-		flt := m.filters[c.ID]
-		if flt == nil {
-			flt = policy.NewFilter(r.st, m.caller, c)
-			m.filters[c.ID] = flt
-		}
-		vis, err := flt.Visible(ctx, copies)
+		vis, err := r.visible(ctx, m, c, copies)
 		if err != nil {
-			return fmt.Errorf("disseminate: policy for %s: %w", m.org.Name, err)
+			return err
 		}
 		for k := range vis {
 			v := &vis[k]
@@ -721,6 +711,22 @@ func (r *runner) revoke(ctx context.Context, c store.Collection, vs []store.Vers
 		}
 	}
 	return nil
+}
+
+// visible keeps the versions of vs (read from collection c) that member m
+// may see, as the policy's copies for m (one policy.Filter per member and
+// collection).
+func (r *runner) visible(ctx context.Context, m *member, c store.Collection, vs []store.Version) ([]store.Version, error) {
+	flt := m.filters[c.ID]
+	if flt == nil {
+		flt = policy.NewFilter(r.st, m.caller, c)
+		m.filters[c.ID] = flt
+	}
+	vis, err := flt.Visible(ctx, vs)
+	if err != nil {
+		return nil, fmt.Errorf("disseminate: policy for %s: %w", m.org.Name, err)
+	}
+	return vis, nil
 }
 
 // isRed reports whether the copy a member gets is TLP:RED: it carries a
