@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -277,32 +276,6 @@ func auditVerify(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 		fmt.Fprintf(stdout, "%d newer entries are not in a checkpoint yet\n", pending)
 	}
 	return nil
-}
-
-// progressLine redraws a status line on w every 200 ms when w is a
-// terminal; the returned function clears it.
-func progressLine(w io.Writer, line func() string) func() {
-	if !isTerminal(w) {
-		return func() {}
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				io.WriteString(w, "\r\x1b[K")
-				return
-			case <-t.C:
-				io.WriteString(w, "\r\x1b[K"+line())
-			}
-		}
-	}()
-	return func() { close(stop); wg.Wait() }
 }
 
 func auditWatch(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {

@@ -107,33 +107,18 @@ func disseminateProgress(w io.Writer) (func(disseminate.Progress), func()) {
 	var mu sync.Mutex
 	var last disseminate.Progress
 	start := time.Now()
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				io.WriteString(w, "\r\x1b[K")
-				return
-			case <-t.C:
-				mu.Lock()
-				p := last
-				mu.Unlock()
-				fmt.Fprintf(w, "\r\x1b[Kcollection %s  %d examined  %d delivered  %.0f objects/s",
-					p.Collection, p.Examined, p.Delivered, rate(p.Examined, time.Since(start)))
-			}
-		}
-	}()
+	stop := progressLine(w, func() string {
+		mu.Lock()
+		p := last
+		mu.Unlock()
+		return fmt.Sprintf("collection %s  %d examined  %d delivered  %.0f objects/s",
+			p.Collection, p.Examined, p.Delivered, rate(p.Examined, time.Since(start)))
+	})
 	return func(p disseminate.Progress) {
-			mu.Lock()
-			last = p
-			mu.Unlock()
-		}, func() {
-			close(stop)
-			<-done
-		}
+		mu.Lock()
+		last = p
+		mu.Unlock()
+	}, stop
 }
 
 // startDisseminating runs dissemination every interval until ctx ends

@@ -137,3 +137,29 @@ func rate(n int64, d time.Duration) float64 {
 	}
 	return float64(n) / d.Seconds()
 }
+
+// progressLine redraws a status line on w every 200 ms when w is a
+// terminal; the returned function clears it.
+func progressLine(w io.Writer, line func() string) func() {
+	if !isTerminal(w) {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				io.WriteString(w, "\r\x1b[K")
+				return
+			case <-t.C:
+				io.WriteString(w, "\r\x1b[K"+line())
+			}
+		}
+	}()
+	return func() { close(stop); wg.Wait() }
+}
