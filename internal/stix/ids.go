@@ -32,21 +32,8 @@ func checkID(id, want string) error {
 // IsUUID reports whether s is a lowercase or uppercase hyphenated UUID
 // with the RFC 4122 variant bits (any version).
 func IsUUID(s string) bool {
-	if len(s) != 36 {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !isHex(c) {
-				return false
-			}
-		}
 	}
 	// variant: the first hex digit of the fourth group is 8, 9, a or b
 	switch s[19] {
@@ -54,8 +41,26 @@ func IsUUID(s string) bool {
 	default:
 		return false
 	}
+	return allHex(s[0:8]) && allHex(s[9:13]) && allHex(s[14:18]) && allHex(s[19:23]) && allHex(s[24:36])
+}
+
+// allHex reports whether every byte of s is a hex digit.
+func allHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !hexDigit[s[i]] {
+			return false
+		}
+	}
 	return true
 }
+
+// hexDigit marks 0-9, a-f and A-F.
+var hexDigit = func() (tab [256]bool) {
+	for c := 0; c < 256; c++ {
+		tab[c] = c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+	}
+	return tab
+}()
 
 // uuidVersion returns the version digit of a UUID accepted by IsUUID.
 func uuidVersion(s string) byte { return s[14] }

@@ -236,17 +236,15 @@ func ParseTimestamp(s string) (time.Time, error) {
 	if n < 20 || s[n-1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, ErrTimestamp
 	}
-	var f [6]int // year, month, day, hour, minute, second
-	for i, span := range [6][2]int{{0, 4}, {5, 7}, {8, 10}, {11, 13}, {14, 16}, {17, 19}} {
-		v := 0
-		for j := span[0]; j < span[1]; j++ {
-			c := s[j]
-			if c < '0' || c > '9' {
-				return time.Time{}, ErrTimestamp
-			}
-			v = v*10 + int(c-'0')
-		}
-		f[i] = v
+	y1, ok1 := digits2(s, 0)
+	y2, ok2 := digits2(s, 2)
+	month, ok3 := digits2(s, 5)
+	day, ok4 := digits2(s, 8)
+	hour, ok5 := digits2(s, 11)
+	minute, ok6 := digits2(s, 14)
+	sec, ok7 := digits2(s, 17)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) {
+		return time.Time{}, ErrTimestamp
 	}
 	nsec := 0
 	if n > 20 {
@@ -262,11 +260,17 @@ func ParseTimestamp(s string) (time.Time, error) {
 			scale /= 10
 		}
 	}
-	year, month, day := f[0], f[1], f[2]
-	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || f[3] > 23 || f[4] > 59 || f[5] > 59 {
+	year := y1*100 + y2
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, ErrTimestamp
 	}
-	return time.Date(year, time.Month(month), day, f[3], f[4], f[5], nsec, time.UTC), nil
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), nil
+}
+
+// digits2 is the value of the two decimal digits at s[i:i+2].
+func digits2(s string, i int) (int, bool) {
+	a, b := s[i]-'0', s[i+1]-'0'
+	return int(a)*10 + int(b), a <= 9 && b <= 9
 }
 
 func daysIn(month, year int) int {

@@ -1,0 +1,164 @@
+package stix
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// plainEndSlow is plainEnd one byte at a time: what the word-wise scan
+// must agree with.
+func plainEndSlow(b []byte, i int) int {
+	for i < len(b) && !strStop[b[i]] {
+		i++
+	}
+	return i
+}
+
+// TestPlainEnd checks the word-wise scan against the bytewise one for
+// every byte value at every position of a word, behind every other byte
+// value (the borrow of the word-wise test runs from lower bytes to higher
+// ones), and on random text with quotes, escapes, controls and UTF-8.
+func TestPlainEnd(t *testing.T) {
+	buf := make([]byte, 19)
+	for c := 0; c < 256; c++ {
+		for prev := 0; prev < 256; prev++ {
+			for pos := 0; pos < len(buf); pos++ {
+				for k := range buf {
+					buf[k] = 'a'
+				}
+				if pos > 0 {
+					buf[pos-1] = byte(prev)
+				}
+				buf[pos] = byte(c)
+				for start := 0; start < 3; start++ {
+					if got, want := plainEnd(buf, start), plainEndSlow(buf, start); got != want {
+						t.Fatalf("plainEnd(%q, %d) = %d, want %d", buf, start, got, want)
+					}
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("ab\"\\\x00\x1f\x20\x7f\x80\xc3\xa9\xff!#[]~-")
+	for n := 0; n < 20000; n++ {
+		b := make([]byte, rng.IntN(40))
+		for k := range b {
+			if rng.IntN(4) == 0 {
+				b[k] = byte(rng.IntN(256))
+			} else {
+				b[k] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		for start := 0; start <= len(b); start++ {
+			if got, want := plainEnd(b, start), plainEndSlow(b, start); got != want {
+				t.Fatalf("plainEnd(%q, %d) = %d, want %d", b, start, got, want)
+			}
+		}
+	}
+}
+
+// isUUIDSlow is the definition IsUUID implements.
+func isUUIDSlow(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	switch s[19] {
+	case '8', '9', 'a', 'b', 'A', 'B':
+		return true
+	}
+	return false
+}
+
+func TestIsUUIDEveryByte(t *testing.T) {
+	base := []byte("8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f")
+	if !IsUUID(string(base)) {
+		t.Fatal("valid UUID rejected")
+	}
+	for pos := range base {
+		for c := 0; c < 256; c++ {
+			b := append([]byte(nil), base...)
+			b[pos] = byte(c)
+			if got, want := IsUUID(string(b)), isUUIDSlow(string(b)); got != want {
+				t.Fatalf("IsUUID(%q) = %v, want %v", b, got, want)
+			}
+		}
+	}
+	for _, s := range []string{"", "8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3", "8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f0", "8E2E2D2B-17D4-4CBF-B38F-98EE46B3CD3F"} {
+		if got, want := IsUUID(s), isUUIDSlow(s); got != want {
+			t.Fatalf("IsUUID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// parseTimestampSlow is the field-by-field definition ParseTimestamp
+// implements.
+func parseTimestampSlow(s string) (time.Time, error) {
+	n := len(s)
+	if n < 20 || s[n-1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, ErrTimestamp
+	}
+	var f [6]int
+	for i, span := range [6][2]int{{0, 4}, {5, 7}, {8, 10}, {11, 13}, {14, 16}, {17, 19}} {
+		v := 0
+		for j := span[0]; j < span[1]; j++ {
+			c := s[j]
+			if c < '0' || c > '9' {
+				return time.Time{}, ErrTimestamp
+			}
+			v = v*10 + int(c-'0')
+		}
+		f[i] = v
+	}
+	nsec := 0
+	if n > 20 {
+		if s[19] != '.' || n == 21 {
+			return time.Time{}, ErrTimestamp
+		}
+		for j, scale := 20, 100000000; j < n-1; j++ {
+			c := s[j]
+			if c < '0' || c > '9' {
+				return time.Time{}, ErrTimestamp
+			}
+			nsec += int(c-'0') * scale
+			scale /= 10
+		}
+	}
+	year, month, day := f[0], f[1], f[2]
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || f[3] > 23 || f[4] > 59 || f[5] > 59 {
+		return time.Time{}, ErrTimestamp
+	}
+	return time.Date(year, time.Month(month), day, f[3], f[4], f[5], nsec, time.UTC), nil
+}
+
+// TestParseTimestampEveryByte changes every byte of a few timestamps to
+// every value and compares with the definition.
+func TestParseTimestampEveryByte(t *testing.T) {
+	for _, base := range []string{"2016-02-29T23:59:59Z", "2024-12-31T00:00:00.123Z", "1999-01-01T09:09:09.1234567891Z"} {
+		for pos := 0; pos < len(base); pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(base)
+				b[pos] = byte(c)
+				s := string(b)
+				got, gerr := ParseTimestamp(s)
+				want, werr := parseTimestampSlow(s)
+				if got != want || gerr != werr {
+					t.Fatalf("ParseTimestamp(%q) = %v, %v; want %v, %v", s, got, gerr, want, werr)
+				}
+			}
+		}
+	}
+}
