@@ -252,33 +252,48 @@ func checkSelector(sel string) string {
 
 // isID reports whether s looks like a STIX identifier: type--UUID (the
 // UUID hyphenated, any version; stix.Validate checks the rest at ingest).
+// The first "--" must be the one before the UUID.
 func isID(s []byte) bool {
-	i := bytes.Index(s, []byte("--"))
-	if i <= 0 || len(s)-i-2 != 36 {
+	i := len(s) - 38 // where the "--" before a UUID is
+	if i <= 0 || s[i] != '-' || s[i+1] != '-' || bytes.Contains(s[:i+1], []byte("--")) {
 		return false
 	}
-	for j, c := range s[i+2:] {
-		switch j {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
+	u := s[i+2:]
+	if u[8] != '-' || u[13] != '-' || u[18] != '-' || u[23] != '-' {
+		return false
+	}
+	return allHex(u[0:8]) && allHex(u[9:13]) && allHex(u[14:18]) && allHex(u[19:23]) && allHex(u[24:36])
+}
+
+func allHex(b []byte) bool {
+	for _, c := range b {
+		if !hexDigit[c] {
+			return false
 		}
 	}
 	return true
 }
 
+// hexDigit marks 0-9, a-f and A-F.
+var hexDigit = func() (tab [256]bool) {
+	for c := 0; c < 256; c++ {
+		tab[c] = c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+	}
+	return tab
+}()
+
+// idSpan is where one identifier found by refs is: slot in the IDs of
+// all references, off and n in the buffer of their bytes.
+type idSpan struct{ slot, off, n int }
+
 // refs collects the references of the object into f.Refs.
 func (t *tree) refs(f *Facts) (string, string) {
-	// Every id goes into one buffer and becomes one string, so that a
-	// report with thousands of refs costs a few allocations, not thousands.
-	var buf []byte
-	type span struct{ ref, idx, off, n int }
-	var spans []span
+	// Every id goes into one buffer that becomes one string, and the IDs
+	// of every reference are windows of one slice, so that a report with
+	// thousands of refs costs a few allocations, not thousands.
+	buf, spans, starts := t.idBuf[:0], t.idSpans[:0], t.refStarts[:0]
+	defer func() { t.idBuf, t.idSpans, t.refStarts = buf, spans, starts }()
+	slots := 0
 	for i := int32(1); i < int32(len(t.nodes)); i++ {
 		n := &t.nodes[i]
 		if n.kstart < 0 {
@@ -299,22 +314,23 @@ func (t *tree) refs(f *Facts) (string, string) {
 			continue
 		}
 		var r Ref
+		first := slots
 		add := func(v int32, idx int) {
 			s := t.strBytes(v)
 			if !isID(s) {
 				return
 			}
-			spans = append(spans, span{len(f.Refs), idx, len(buf), len(s)})
+			spans = append(spans, idSpan{first + idx, len(buf), len(s)})
 			buf = append(buf, s...)
 		}
 		before := len(spans)
 		switch {
 		case single && n.kind == kStr:
-			r.IDs = make([]string, 1)
+			slots++
 			add(i, 0)
 		case !single && n.kind == kArr:
 			r.List = true
-			r.IDs = make([]string, n.n)
+			slots += int(n.n)
 			j := 0
 			for c := n.first; c >= 0; c, j = t.nodes[c].next, j+1 {
 				if t.nodes[c].kind == kStr {
@@ -323,6 +339,7 @@ func (t *tree) refs(f *Facts) (string, string) {
 			}
 		}
 		if len(spans) == before {
+			slots = first
 			continue
 		}
 		path, ok := t.path(i)
@@ -332,10 +349,22 @@ func (t *tree) refs(f *Facts) (string, string) {
 		r.Path = path
 		r.Required = top == i && isRequired(f.Type, path)
 		f.Refs = append(f.Refs, r)
+		starts = append(starts, first)
+	}
+	if len(f.Refs) == 0 {
+		return "", ""
 	}
 	all := string(buf)
+	ids := make([]string, slots)
 	for _, s := range spans {
-		f.Refs[s.ref].IDs[s.idx] = all[s.off : s.off+s.n]
+		ids[s.slot] = all[s.off : s.off+s.n]
+	}
+	for k := range f.Refs {
+		end := slots
+		if k+1 < len(starts) {
+			end = starts[k+1]
+		}
+		f.Refs[k].IDs = ids[starts[k]:end:end]
 	}
 	return "", ""
 }
@@ -345,6 +374,9 @@ func (t *tree) refs(f *Facts) (string, string) {
 func (t *tree) path(i int32) (string, bool) {
 	if t.nodes[i].parent == 0 {
 		k := t.key(i)
+		if j, ok := commonPathIndex[string(k)]; ok {
+			return commonPaths[j], true // no copy of the usual names
+		}
 		return string(k), selectable(k)
 	}
 	var parts []string

@@ -2,8 +2,10 @@ package policy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"sync"
 	"unicode/utf16"
@@ -60,6 +62,10 @@ type tree struct {
 	nodes   []node
 	scratch []byte
 	keys    map[string]struct{}
+	// Reused by refs.
+	idBuf     []byte
+	idSpans   []idSpan
+	refStarts []int
 	// Indexes of large containers, built on demand so that lookups by
 	// name or position stay O(1) on hostile input.
 	members map[int32]map[string]int32
@@ -79,6 +85,9 @@ func (t *tree) release() {
 	}
 	if cap(t.scratch) > 1<<16 {
 		t.scratch = nil
+	}
+	if cap(t.idBuf) > 1<<16 || cap(t.idSpans) > 1<<12 || cap(t.refStarts) > 1<<12 {
+		t.idBuf, t.idSpans, t.refStarts = nil, nil, nil
 	}
 	t.raw = nil
 	t.nodes = t.nodes[:0]
@@ -241,6 +250,10 @@ func scanString(b []byte, p int) (int, bool, error) {
 	p++
 	esc := false
 	for p < len(b) {
+		p = plainEnd(b, p)
+		if p >= len(b) {
+			break
+		}
 		c := b[p]
 		switch {
 		case c == '"':
@@ -280,6 +293,40 @@ func scanString(b []byte, p int) (int, bool, error) {
 		}
 	}
 	return p, esc, &syntaxError{start, "unterminated string"}
+}
+
+// plainEnd returns the offset of the first byte at or after i that can
+// end a string's plain run (a quote, a backslash or a control character),
+// or len(b). It tests eight bytes at a time (stopMask) before finishing
+// bytewise: strings are most of an object's bytes.
+func plainEnd(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := stopMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return i
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// stopMask has the high bit set in the lowest byte of w (little endian)
+// that is a quote, a backslash or below 0x20; the bits above it may be
+// wrong. Each term is the "has a zero byte" test (x - 0x01…) &^ x & 0x80…
+// on w^'"', w^'\\' and (with 0x20 for 0x01) w: a term misfires only above
+// a byte it rightly flags, as the borrow runs upwards.
+func stopMask(w uint64) uint64 {
+	q := w ^ (ones * '"')
+	s := w ^ (ones * '\\')
+	return ((q-ones)&^q | (s-ones)&^s | (w-ones*0x20)&^w) & highs
 }
 
 func hex4(b []byte, p int) (rune, bool) {
@@ -436,11 +483,19 @@ func (t *tree) checkDuplicates(obj int32, anyEsc bool) error {
 		return nil
 	}
 	if !anyEsc && n <= 16 {
-		for a := t.nodes[obj].first; a >= 0; a = t.nodes[a].next {
-			ka := t.keyBytes(a)
-			for b := t.nodes[a].next; b >= 0; b = t.nodes[b].next {
-				if bytes.Equal(ka, t.keyBytes(b)) {
-					return &syntaxError{int(t.nodes[b].kstart), fmt.Sprintf("duplicate member name %q", ka)}
+		// Names compared by length first: most pairs differ there.
+		var spans [16]struct{ start, end int32 }
+		k := 0
+		for c := t.nodes[obj].first; c >= 0; c = t.nodes[c].next {
+			spans[k].start, spans[k].end = t.nodes[c].kstart, t.nodes[c].kend
+			k++
+		}
+		for a := 1; a < k; a++ {
+			la := spans[a].end - spans[a].start
+			for b := 0; b < a; b++ {
+				if spans[b].end-spans[b].start == la &&
+					bytes.Equal(t.raw[spans[a].start:spans[a].end], t.raw[spans[b].start:spans[b].end]) {
+					return t.firstDuplicate(obj)
 				}
 			}
 		}
@@ -456,6 +511,20 @@ func (t *tree) checkDuplicates(obj int32, anyEsc bool) error {
 			return &syntaxError{int(t.nodes[c].kstart), fmt.Sprintf("duplicate member name %q", k)}
 		}
 		t.keys[k] = struct{}{}
+	}
+	return nil
+}
+
+// firstDuplicate is the error for the first member of obj (no escaped
+// names) whose name an earlier member has.
+func (t *tree) firstDuplicate(obj int32) error {
+	for a := t.nodes[obj].first; a >= 0; a = t.nodes[a].next {
+		ka := t.keyBytes(a)
+		for b := t.nodes[a].next; b >= 0; b = t.nodes[b].next {
+			if bytes.Equal(ka, t.keyBytes(b)) {
+				return &syntaxError{int(t.nodes[b].kstart), fmt.Sprintf("duplicate member name %q", ka)}
+			}
+		}
 	}
 	return nil
 }

@@ -1,0 +1,111 @@
+package policy
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// plainEndSlow is plainEnd one byte at a time.
+func plainEndSlow(b []byte, i int) int {
+	for i < len(b) && b[i] != '"' && b[i] != '\\' && b[i] >= 0x20 {
+		i++
+	}
+	return i
+}
+
+// TestPlainEnd checks the word-wise scan against the bytewise one for
+// every byte value at every position of a word behind every other byte
+// value (the word-wise test borrows from lower bytes into higher ones),
+// and on random text.
+func TestPlainEnd(t *testing.T) {
+	buf := make([]byte, 19)
+	for c := 0; c < 256; c++ {
+		for prev := 0; prev < 256; prev++ {
+			for pos := 0; pos < len(buf); pos++ {
+				for k := range buf {
+					buf[k] = 'a'
+				}
+				if pos > 0 {
+					buf[pos-1] = byte(prev)
+				}
+				buf[pos] = byte(c)
+				for start := 0; start < 3; start++ {
+					if got, want := plainEnd(buf, start), plainEndSlow(buf, start); got != want {
+						t.Fatalf("plainEnd(%q, %d) = %d, want %d", buf, start, got, want)
+					}
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("ab\"\\\x00\x1f\x20\x7f\x80\xc3\xa9\xff!#[]~-")
+	for n := 0; n < 20000; n++ {
+		b := make([]byte, rng.IntN(40))
+		for k := range b {
+			if rng.IntN(4) == 0 {
+				b[k] = byte(rng.IntN(256))
+			} else {
+				b[k] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		for start := 0; start <= len(b); start++ {
+			if got, want := plainEnd(b, start), plainEndSlow(b, start); got != want {
+				t.Fatalf("plainEnd(%q, %d) = %d, want %d", b, start, got, want)
+			}
+		}
+	}
+}
+
+// isIDSlow is the definition isID implements: the first "--" is followed
+// by exactly a hyphenated UUID.
+func isIDSlow(s []byte) bool {
+	i := bytes.Index(s, []byte("--"))
+	if i <= 0 || len(s)-i-2 != 36 {
+		return false
+	}
+	for j, c := range s[i+2:] {
+		switch j {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestIsID changes every byte of a few identifiers to every value, and
+// cuts and extends them, comparing with the definition.
+func TestIsID(t *testing.T) {
+	for _, base := range []string{
+		"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+		"x--8E2E2D2B-17D4-4CBF-938F-98EE46B3CD3F",
+		"a-b---8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+		"--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+	} {
+		for pos := 0; pos < len(base); pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(base)
+				b[pos] = byte(c)
+				if got, want := isID(b), isIDSlow(b); got != want {
+					t.Fatalf("isID(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+		for n := 0; n <= len(base)+2; n++ {
+			b := []byte(base + "ab")[:n]
+			if got, want := isID(b), isIDSlow(b); got != want {
+				t.Fatalf("isID(%q) = %v, want %v", b, got, want)
+			}
+			b = append([]byte("--"), b...)
+			if got, want := isID(b), isIDSlow(b); got != want {
+				t.Fatalf("isID(%q) = %v, want %v", b, got, want)
+			}
+		}
+	}
+}
