@@ -59,19 +59,42 @@ func Parse(raw []byte) (*Object, error) {
 	if !utf8.Valid(raw) {
 		return nil, parseError("", "", "", "malformed JSON: invalid UTF-8")
 	}
+	// The tree borrows from own, which becomes Raw (or what Raw is
+	// compacted from), so that Validate can use it (handoff.go).
+	own := bytes.Clone(raw)
 	t := treePool.Get().(*tree)
-	defer t.release()
 	t.strict = true
-	root, err := t.parse(raw)
+	root, err := t.parse(own)
 	t.strict = false
 	if err != nil {
+		t.release()
 		return nil, parseError("", "", "", "malformed JSON: "+err.Error())
 	}
+	o, err := t.commonProps(root)
+	if err != nil {
+		t.release()
+		return nil, err
+	}
+	if t.spaced {
+		o.Raw = compact(own)
+	} else {
+		o.Raw = own
+	}
+	if !leaveParsed(o, t, root) {
+		t.release()
+	}
+	return o, nil
+}
+
+// commonProps types the common properties of the object at root.
+func (t *tree) commonProps(root int32) (*Object, error) {
 	if t.nodes[root].kind != jObj {
 		return nil, parseError("", "", "", "not a JSON object")
 	}
 	o := &Object{}
-	str := func(key string, dst *string) error {
+	// str reads a string property; keep copies it (the tree's strings
+	// borrow the input).
+	str := func(key string, dst *string, keep bool) error {
 		v := t.get(root, key)
 		if v < 0 || t.nodes[v].kind == jNull {
 			return nil
@@ -79,16 +102,20 @@ func Parse(raw []byte) (*Object, error) {
 		if t.nodes[v].kind != jStr {
 			return parseError(o.ID, o.Type, key, "must be a string, not "+t.nodes[v].kind.String())
 		}
-		*dst = strings.Clone(t.nodes[v].str)
+		*dst = t.nodes[v].str
+		if keep {
+			*dst = strings.Clone(*dst)
+		}
 		return nil
 	}
 	var created, modified string
 	for _, f := range []struct {
-		key string
-		dst *string
-	}{{"type", &o.Type}, {"id", &o.ID}, {"spec_version", &o.SpecVersion},
-		{"created_by_ref", &o.CreatedByRef}, {"created", &created}, {"modified", &modified}} {
-		if err := str(f.key, f.dst); err != nil {
+		key  string
+		dst  *string
+		keep bool
+	}{{"type", &o.Type, true}, {"id", &o.ID, true}, {"spec_version", &o.SpecVersion, true},
+		{"created_by_ref", &o.CreatedByRef, true}, {"created", &created, false}, {"modified", &modified, false}} {
+		if err := str(f.key, f.dst, f.keep); err != nil {
 			return nil, err
 		}
 	}
@@ -116,6 +143,7 @@ func Parse(raw []byte) (*Object, error) {
 			o.ObjectMarkingRefs = append(o.ObjectMarkingRefs, strings.Clone(s))
 		}
 	}
+	var err error
 	if created != "" {
 		if o.Created, err = ParseTimestamp(created); err != nil {
 			return nil, parseError(o.ID, "", "created", err.Error())
@@ -125,11 +153,6 @@ func Parse(raw []byte) (*Object, error) {
 		if o.Modified, err = ParseTimestamp(modified); err != nil {
 			return nil, parseError(o.ID, "", "modified", err.Error())
 		}
-	}
-	if t.spaced {
-		o.Raw = compact(raw)
-	} else {
-		o.Raw = bytes.Clone(raw)
 	}
 	return o, nil
 }

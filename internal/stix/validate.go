@@ -74,6 +74,9 @@ func getChecker(lint bool) *checker {
 }
 
 func putChecker(c *checker) {
+	if c.t != &c.tr && c.t != nil {
+		c.t.release() // Parse's tree (takeParsed)
+	}
 	c.tr.src = nil
 	if cap(c.tr.nodes) > 1<<14 || cap(c.tr.kids) > 1<<14 || cap(c.tr.stack) > 1<<12 {
 		return // grown by an unusually large object: let it go
@@ -107,10 +110,15 @@ func (c *checker) run(o *Object) {
 		c.failAt("", "nil object")
 		return
 	}
-	root, err := t.parse(o.Raw)
-	if err != nil {
-		c.failAt("", "malformed JSON: %v", err)
-		return
+	root := int32(0)
+	if pt, proot := takeParsed(o); pt != nil {
+		c.t, t, root = pt, pt, proot
+	} else {
+		var err error
+		if root, err = t.parse(o.Raw); err != nil {
+			c.failAt("", "malformed JSON: %v", err)
+			return
+		}
 	}
 	if t.nodes[root].kind != jObj {
 		c.failAt("", "not a JSON object")
