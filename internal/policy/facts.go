@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"fusion/internal/stix"
 )
@@ -105,7 +106,12 @@ func brokenFacts(id, typ string) Facts {
 //
 // FactsOf does not check the rest of the object against the STIX
 // specification: stix.Validate does that at ingest.
-func FactsOf(raw []byte) (Facts, error) {
+func FactsOf(raw []byte) (Facts, error) { return factsOf(raw, nil) }
+
+// factsOf is FactsOf for the Raw of o when o is not nil: the id, type and
+// created_by_ref it reads are o's strings when they are equal, instead of
+// copies.
+func factsOf(raw []byte, o *stix.Object) (Facts, error) {
 	t := getTree()
 	defer t.release()
 	if err := t.parse(raw); err != nil {
@@ -113,6 +119,10 @@ func FactsOf(raw []byte) (Facts, error) {
 	}
 	if t.nodes[0].kind != kObj {
 		return brokenFacts("", ""), &stix.ValidationError{Index: -1, Msg: "not a JSON object"}
+	}
+	var known stix.Object
+	if o != nil {
+		known.ID, known.Type, known.CreatedByRef = o.ID, o.Type, o.CreatedByRef
 	}
 	var f Facts
 	fail := func(path, format string, args ...any) (Facts, error) {
@@ -128,11 +138,11 @@ func FactsOf(raw []byte) (Facts, error) {
 			}
 			switch string(k) {
 			case "id":
-				f.ID = t.str(m)
+				f.ID = t.strAs(m, known.ID)
 			case "type":
-				f.Type = t.str(m)
+				f.Type = t.strAs(m, known.Type)
 			default:
-				f.CreatedByRef = t.str(m)
+				f.CreatedByRef = t.strAs(m, known.CreatedByRef)
 			}
 		case "object_marking_refs":
 			markings = m
@@ -151,7 +161,7 @@ func FactsOf(raw []byte) (Facts, error) {
 			if t.nodes[c].kind != kStr {
 				return fail(fmt.Sprintf("object_marking_refs[%d]", i), "must be a string")
 			}
-			f.TLP = f.TLP.With(LevelOf(string(t.strBytes(c))))
+			f.TLP = f.TLP.With(levelOfBytes(t.strBytes(c)))
 			i++
 		}
 	}
@@ -181,6 +191,20 @@ func FactsOf(raw []byte) (Facts, error) {
 	return f, nil
 }
 
+// strAs is t.str(i), or known when that is equal.
+func (t *tree) strAs(i int32, known string) string {
+	if b := t.strBytes(i); string(b) != known {
+		return string(b)
+	}
+	return known
+}
+
+// levelOfBytes is LevelOf(string(b)) without the copy: LevelOf keeps
+// nothing of its argument.
+func levelOfBytes(b []byte) Level {
+	return LevelOf(unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
 // granular reads the TLP granular markings into f and returns the path
 // and message of the first problem.
 func (t *tree) granular(gm int32, f *Facts) (string, string) {
@@ -199,7 +223,7 @@ func (t *tree) granular(gm int32, f *Facts) (string, string) {
 		if t.nodes[ref].kind != kStr {
 			return path + ".marking_ref", "must be a string"
 		}
-		lvl := LevelOf(string(t.strBytes(ref)))
+		lvl := levelOfBytes(t.strBytes(ref))
 		if lvl == LevelNone {
 			continue // not TLP: does not restrict who sees what
 		}
@@ -286,13 +310,16 @@ var hexDigit = func() (tab [256]bool) {
 // all references, off and n in the buffer of their bytes.
 type idSpan struct{ slot, off, n int }
 
-// refs collects the references of the object into f.Refs.
+// refs sets f.Refs to the references of the object.
 func (t *tree) refs(f *Facts) (string, string) {
 	// Every id goes into one buffer that becomes one string, and the IDs
 	// of every reference are windows of one slice, so that a report with
 	// thousands of refs costs a few allocations, not thousands.
-	buf, spans, starts := t.idBuf[:0], t.idSpans[:0], t.refStarts[:0]
-	defer func() { t.idBuf, t.idSpans, t.refStarts = buf, spans, starts }()
+	buf, spans, starts, refs := t.idBuf[:0], t.idSpans[:0], t.refStarts[:0], t.refList[:0]
+	defer func() {
+		clear(refs) // holds no strings of this object in the pool
+		t.idBuf, t.idSpans, t.refStarts, t.refList = buf, spans, starts, refs
+	}()
 	slots := 0
 	for i := int32(1); i < int32(len(t.nodes)); i++ {
 		n := &t.nodes[i]
@@ -348,12 +375,14 @@ func (t *tree) refs(f *Facts) (string, string) {
 		}
 		r.Path = path
 		r.Required = top == i && isRequired(f.Type, path)
-		f.Refs = append(f.Refs, r)
+		refs = append(refs, r)
 		starts = append(starts, first)
 	}
-	if len(f.Refs) == 0 {
+	if len(refs) == 0 {
 		return "", ""
 	}
+	f.Refs = make([]Ref, len(refs))
+	copy(f.Refs, refs)
 	all := string(buf)
 	ids := make([]string, slots)
 	for _, s := range spans {

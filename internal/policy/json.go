@@ -66,6 +66,7 @@ type tree struct {
 	idBuf     []byte
 	idSpans   []idSpan
 	refStarts []int
+	refList   []Ref
 	// Indexes of large containers, built on demand so that lookups by
 	// name or position stay O(1) on hostile input.
 	members map[int32]map[string]int32
@@ -86,8 +87,8 @@ func (t *tree) release() {
 	if cap(t.scratch) > 1<<16 {
 		t.scratch = nil
 	}
-	if cap(t.idBuf) > 1<<16 || cap(t.idSpans) > 1<<12 || cap(t.refStarts) > 1<<12 {
-		t.idBuf, t.idSpans, t.refStarts = nil, nil, nil
+	if cap(t.idBuf) > 1<<16 || cap(t.idSpans) > 1<<12 || cap(t.refStarts) > 1<<12 || cap(t.refList) > 1<<12 {
+		t.idBuf, t.idSpans, t.refStarts, t.refList = nil, nil, nil, nil
 	}
 	t.raw = nil
 	t.nodes = t.nodes[:0]

@@ -1,6 +1,9 @@
 package policy
 
 import (
+	"bytes"
+	"sync"
+
 	"fusion/internal/stix"
 	"fusion/internal/store"
 )
@@ -20,18 +23,26 @@ var cacheFacts func(o *stix.Object, blob []byte)
 // if the facts cannot be encoded, which FactsOf's never fail; readers
 // then fall back to Raw.
 func StoredFacts(o *stix.Object) []byte {
-	f, _ := FactsOf(o.Raw)
+	f, _ := factsOf(o.Raw, o)
 	return storedBlob(&f, o)
 }
 
 // storedBlob is StoredFacts for facts already read from o.Raw.
 func storedBlob(f *Facts, o *stix.Object) []byte {
-	b, err := f.appendBinary(make([]byte, 0, 64), f.ID == o.ID && f.Type == o.Type)
+	// Encoded into a reused buffer, then copied once at its exact size.
+	bp := blobBufs.Get().(*[]byte)
+	defer blobBufs.Put(bp)
+	b, err := f.appendBinary((*bp)[:0], f.ID == o.ID && f.Type == o.Type)
+	if cap(b) <= 1<<16 {
+		*bp = b
+	}
 	if err != nil {
 		return nil
 	}
-	return b
+	return bytes.Clone(b)
 }
+
+var blobBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // VersionFacts returns the policy facts of v: decoded from v.Facts when
 // the store kept them in the current format, else read from v.Raw

@@ -24,7 +24,7 @@ func ValidateObject(o *stix.Object) error {
 	if err := stix.Validate(o); err != nil {
 		return err
 	}
-	f, err := FactsOf(o.Raw)
+	f, err := factsOf(o.Raw, o)
 	if err != nil {
 		var ve *stix.ValidationError
 		if errors.As(err, &ve) {

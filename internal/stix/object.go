@@ -92,32 +92,41 @@ func (t *tree) commonProps(root int32) (*Object, error) {
 		return nil, parseError("", "", "", "not a JSON object")
 	}
 	o := &Object{}
-	// str reads a string property; keep copies it (the tree's strings
-	// borrow the input).
-	str := func(key string, dst *string, keep bool) error {
+	// str reads a string property. The tree's strings borrow the input:
+	// what the Object keeps is copied.
+	str := func(key string) (string, error) {
 		v := t.get(root, key)
 		if v < 0 || t.nodes[v].kind == jNull {
-			return nil
+			return "", nil
 		}
 		if t.nodes[v].kind != jStr {
-			return parseError(o.ID, o.Type, key, "must be a string, not "+t.nodes[v].kind.String())
+			return "", parseError(o.ID, o.Type, key, "must be a string, not "+t.nodes[v].kind.String())
 		}
-		*dst = t.nodes[v].str
-		if keep {
-			*dst = strings.Clone(*dst)
-		}
-		return nil
+		return t.nodes[v].str, nil
 	}
 	var created, modified string
-	for _, f := range []struct {
-		key  string
-		dst  *string
-		keep bool
-	}{{"type", &o.Type, true}, {"id", &o.ID, true}, {"spec_version", &o.SpecVersion, true},
-		{"created_by_ref", &o.CreatedByRef, true}, {"created", &created, false}, {"modified", &modified, false}} {
-		if err := str(f.key, f.dst, f.keep); err != nil {
-			return nil, err
-		}
+	var err error
+	if o.Type, err = str("type"); err != nil {
+		return nil, err
+	}
+	o.Type = strings.Clone(o.Type)
+	if o.ID, err = str("id"); err != nil {
+		return nil, err
+	}
+	o.ID = strings.Clone(o.ID)
+	if o.SpecVersion, err = str("spec_version"); err != nil {
+		return nil, err
+	}
+	o.SpecVersion = strings.Clone(o.SpecVersion)
+	if o.CreatedByRef, err = str("created_by_ref"); err != nil {
+		return nil, err
+	}
+	o.CreatedByRef = strings.Clone(o.CreatedByRef)
+	if created, err = str("created"); err != nil {
+		return nil, err
+	}
+	if modified, err = str("modified"); err != nil {
+		return nil, err
 	}
 	if o.Type == "" {
 		return nil, parseError("", "", "type", "required")
@@ -135,7 +144,11 @@ func (t *tree) commonProps(root int32) (*Object, error) {
 		if t.nodes[v].kind != jArr {
 			return nil, parseError(o.ID, "", "object_marking_refs", "must be a list, not "+t.nodes[v].kind.String())
 		}
-		for i, m := range t.members(v) {
+		ms := t.members(v)
+		if len(ms) > 0 {
+			o.ObjectMarkingRefs = make([]string, 0, len(ms))
+		}
+		for i, m := range ms {
 			s, ok := t.str(m.node)
 			if !ok {
 				return nil, parseError(o.ID, "", fmt.Sprintf("object_marking_refs[%d]", i), "must be a string")
@@ -143,7 +156,6 @@ func (t *tree) commonProps(root int32) (*Object, error) {
 			o.ObjectMarkingRefs = append(o.ObjectMarkingRefs, strings.Clone(s))
 		}
 	}
-	var err error
 	if created != "" {
 		if o.Created, err = ParseTimestamp(created); err != nil {
 			return nil, parseError(o.ID, "", "created", err.Error())
