@@ -32,6 +32,12 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		// Validate with the tree Parse left for o (handoff.go) answers as
+		// Validate decoding Raw does.
+		got, want := Validate(o), Validate(&Object{Raw: o.Raw})
+		if (got == nil) != (want == nil) || got != nil && got.Error() != want.Error() {
+			t.Fatalf("Validate after Parse = %v, decoding Raw = %v", got, want)
+		}
 		// What Parse accepts, the reference decoder accepts too, with the
 		// same content.
 		if !jsontext.Value(data).IsValid() {
