@@ -484,21 +484,25 @@ func (t *tree) checkDuplicates(obj int32, anyEsc bool) error {
 		return nil
 	}
 	if !anyEsc && n <= 16 {
-		// Names compared by length first: most pairs differ there.
-		var spans [16]struct{ start, end int32 }
-		k := 0
-		for c := t.nodes[obj].first; c >= 0; c = t.nodes[c].next {
-			spans[k].start, spans[k].end = t.nodes[c].kstart, t.nodes[c].kend
-			k++
-		}
-		for a := 1; a < k; a++ {
-			la := spans[a].end - spans[a].start
-			for b := 0; b < a; b++ {
-				if spans[b].end-spans[b].start == la &&
-					bytes.Equal(t.raw[spans[a].start:spans[a].end], t.raw[spans[b].start:spans[b].end]) {
-					return t.firstDuplicate(obj)
+		// A name is compared with the earlier ones only when one of them
+		// has the same length, first and last byte (a bit of seen).
+		var seen uint64
+		first := t.nodes[obj].first
+		for c := first; c >= 0; c = t.nodes[c].next {
+			k := t.keyBytes(c)
+			h := uint(len(k))
+			if len(k) > 0 {
+				h = h*31 + uint(k[0])*7 + uint(k[len(k)-1])
+			}
+			bit := uint64(1) << (h & 63)
+			if seen&bit != 0 {
+				for d := first; d != c; d = t.nodes[d].next {
+					if bytes.Equal(t.keyBytes(d), k) {
+						return t.firstDuplicate(obj)
+					}
 				}
 			}
+			seen |= bit
 		}
 		return nil
 	}
