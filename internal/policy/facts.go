@@ -106,14 +106,27 @@ func brokenFacts(id, typ string) Facts {
 //
 // FactsOf does not check the rest of the object against the STIX
 // specification: stix.Validate does that at ingest.
-func FactsOf(raw []byte) (Facts, error) { return factsOf(raw, nil) }
-
-// factsOf is FactsOf for the Raw of o when o is not nil: the id, type and
-// created_by_ref it reads are o's strings when they are equal, instead of
-// copies.
-func factsOf(raw []byte, o *stix.Object) (Facts, error) {
+func FactsOf(raw []byte) (Facts, error) {
 	t := getTree()
 	defer t.release()
+	return t.facts(raw, nil, false)
+}
+
+// blobOf returns the facts blob of o (what StoredFacts returns) and the
+// error of FactsOf(o.Raw). Only the encoding of the facts is kept, so
+// they are read into the tree's buffers (borrow).
+func blobOf(o *stix.Object) ([]byte, error) {
+	t := getTree()
+	defer t.release()
+	f, err := t.facts(o.Raw, o, true)
+	return storedBlob(&f, o), err
+}
+
+// facts is FactsOf on t. When o is not nil, raw is o.Raw, and the id,
+// type and created_by_ref read are o's strings when equal, not copies.
+// With borrow, the references' IDs live in t's buffers: the result must
+// not be used after t is released.
+func (t *tree) facts(raw []byte, o *stix.Object, borrow bool) (Facts, error) {
 	if err := t.parse(raw); err != nil {
 		return brokenFacts("", ""), &stix.ValidationError{Index: -1, Msg: err.Error()}
 	}
@@ -181,7 +194,7 @@ func factsOf(raw []byte, o *stix.Object) (Facts, error) {
 			f.Restrictions = r
 		}
 	}
-	if path, msg := t.refs(&f); msg != "" {
+	if path, msg := t.refs(&f, borrow); msg != "" {
 		return fail(path, "%s", msg)
 	}
 	// The predefined TLP marking definitions are public by definition.
@@ -310,21 +323,22 @@ var hexDigit = func() (tab [256]bool) {
 // all references, off and n in the buffer of their bytes.
 type idSpan struct{ slot, off, n int }
 
-// refs sets f.Refs to the references of the object.
-func (t *tree) refs(f *Facts) (string, string) {
+// refs sets f.Refs to the references of the object; with borrow, they
+// and their IDs live in t's buffers (see facts).
+func (t *tree) refs(f *Facts, borrow bool) (string, string) {
 	// Every id goes into one buffer that becomes one string, and the IDs
 	// of every reference are windows of one slice, so that a report with
 	// thousands of refs costs a few allocations, not thousands.
 	buf, spans, starts, refs := t.idBuf[:0], t.idSpans[:0], t.refStarts[:0], t.refList[:0]
-	defer func() {
-		clear(refs) // holds no strings of this object in the pool
-		t.idBuf, t.idSpans, t.refStarts, t.refList = buf, spans, starts, refs
-	}()
+	defer func() { t.idBuf, t.idSpans, t.refStarts, t.refList = buf, spans, starts, refs }()
 	slots := 0
 	for i := int32(1); i < int32(len(t.nodes)); i++ {
 		n := &t.nodes[i]
 		if n.kstart < 0 {
 			continue
+		}
+		if c := t.raw[n.kend-1]; !n.kesc && c != 'f' && c != 's' {
+			continue // cannot end in _ref or _refs
 		}
 		k := t.key(i)
 		single := bytes.HasSuffix(k, []byte("_ref"))
@@ -381,10 +395,23 @@ func (t *tree) refs(f *Facts) (string, string) {
 	if len(refs) == 0 {
 		return "", ""
 	}
-	f.Refs = make([]Ref, len(refs))
-	copy(f.Refs, refs)
-	all := string(buf)
-	ids := make([]string, slots)
+	var all string
+	var ids []string
+	if borrow {
+		f.Refs = refs
+		all = unsafe.String(unsafe.SliceData(buf), len(buf))
+		if cap(t.idStrs) < slots {
+			t.idStrs = make([]string, slots)
+		}
+		ids = t.idStrs[:slots]
+		clear(ids)
+		t.idStrs = ids
+	} else {
+		f.Refs = make([]Ref, len(refs))
+		copy(f.Refs, refs)
+		all = string(buf)
+		ids = make([]string, slots)
+	}
 	for _, s := range spans {
 		ids[s.slot] = all[s.off : s.off+s.n]
 	}

@@ -67,6 +67,7 @@ type tree struct {
 	idSpans   []idSpan
 	refStarts []int
 	refList   []Ref
+	idStrs    []string
 	// Indexes of large containers, built on demand so that lookups by
 	// name or position stay O(1) on hostile input.
 	members map[int32]map[string]int32
@@ -87,8 +88,11 @@ func (t *tree) release() {
 	if cap(t.scratch) > 1<<16 {
 		t.scratch = nil
 	}
-	if cap(t.idBuf) > 1<<16 || cap(t.idSpans) > 1<<12 || cap(t.refStarts) > 1<<12 || cap(t.refList) > 1<<12 {
-		t.idBuf, t.idSpans, t.refStarts, t.refList = nil, nil, nil, nil
+	// Nothing of this object stays reachable from the pool.
+	clear(t.refList)
+	clear(t.idStrs)
+	if cap(t.idBuf) > 1<<16 || cap(t.idSpans) > 1<<12 || cap(t.refStarts) > 1<<12 || cap(t.refList) > 1<<12 || cap(t.idStrs) > 1<<12 {
+		t.idBuf, t.idSpans, t.refStarts, t.refList, t.idStrs = nil, nil, nil, nil, nil
 	}
 	t.raw = nil
 	t.nodes = t.nodes[:0]

@@ -23,8 +23,8 @@ var cacheFacts func(o *stix.Object, blob []byte)
 // if the facts cannot be encoded, which FactsOf's never fail; readers
 // then fall back to Raw.
 func StoredFacts(o *stix.Object) []byte {
-	f, _ := factsOf(o.Raw, o)
-	return storedBlob(&f, o)
+	b, _ := blobOf(o)
+	return b
 }
 
 // storedBlob is StoredFacts for facts already read from o.Raw.

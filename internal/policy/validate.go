@@ -24,7 +24,7 @@ func ValidateObject(o *stix.Object) error {
 	if err := stix.Validate(o); err != nil {
 		return err
 	}
-	f, err := factsOf(o.Raw, o)
+	blob, err := blobOf(o)
 	if err != nil {
 		var ve *stix.ValidationError
 		if errors.As(err, &ve) {
@@ -38,8 +38,8 @@ func ValidateObject(o *stix.Object) error {
 		}
 		return &stix.ValidationError{Index: -1, ID: o.ID, Type: o.Type, Msg: err.Error()}
 	}
-	if b := storedBlob(&f, o); b != nil {
-		cacheFacts(o, b)
+	if blob != nil {
+		cacheFacts(o, blob)
 	}
 	return nil
 }
