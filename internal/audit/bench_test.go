@@ -30,10 +30,11 @@ func benchEntries() int64 {
 	return 1_000_000
 }
 
-// acceptedEntry is an object.accepted entry of realistic size (419
-// bytes), distinct per i.
+// acceptedEntry is a version 2 object.accepted entry (419 bytes),
+// distinct per i: the size of a small entry (an admin change, a guard
+// decision, a one-object served entry).
 func acceptedEntry(i int64) []byte {
-	e := Entry{Kind: KindObjectAccepted, V: SchemaVersion, Time: FormatTime(t0.Add(time.Duration(i) * time.Microsecond)),
+	e := Entry{Kind: KindObjectAccepted, V: 2, Time: FormatTime(t0.Add(time.Duration(i) * time.Microsecond)),
 		Actor: "7b1f6c2e-5d3a-4c8e-9f10-2a4b6c8d0e1f", Source: "7b1f6c2e-5d3a-4c8e-9f10-2a4b6c8d0e1f",
 		Collection: store.DefaultCollectionID, ID: "indicator--" + uuidN(int(i)), Version: "2026-03-01T12:00:00.000Z",
 		Added: FormatTime(t0.Add(time.Duration(i) * time.Microsecond)), SHA256: ObjectSHA256([]byte(strconv.FormatInt(i, 10)))}

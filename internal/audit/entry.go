@@ -20,12 +20,16 @@ import (
 // changed only the "objects" of served and denied entries, from a list of
 // [id, version] pairs to objects grouped by type and id with versions as
 // Unix microseconds (see Items); every other field is as in version 1.
-// ParseEntry reads both; Encode writes the form of e.V.
-const SchemaVersion = 2
+// Version 3 records the versions a change stores in accepted entries,
+// many versions each (see AcceptedList), instead of one object.accepted
+// entry per version. ParseEntry reads all three; Encode writes the form
+// of e.V.
+const SchemaVersion = 3
 
 // Entry kinds ("kind").
 const (
-	KindObjectAccepted    = "object.accepted"    // a new object version was stored
+	KindAccepted          = "accepted"           // new object versions of one source were stored (version 3)
+	KindObjectAccepted    = "object.accepted"    // a new object version was stored (versions 1 and 2)
 	KindObjectDeleted     = "object.deleted"     // versions of an object were deleted
 	KindCollectionCreated = "collection.created" // admin
 	KindCollectionUpdated = "collection.updated" // admin
@@ -107,37 +111,38 @@ func (it *Item) UnmarshalJSON(data []byte) error {
 // (stix.FormatTimestamp). The JSON names are in sorted order here, as
 // they are in the encoding. docs/audit.md lists the fields of each kind.
 type Entry struct {
-	Action     string   `json:"action,omitzero"`      // guard: block, redact or quarantine
-	Actor      string   `json:"actor,omitzero"`       // the acting organisation's id; absent: the operator or the hub itself
-	Added      string   `json:"added,omitzero"`       // object.accepted: date_added
-	Alias      string   `json:"alias,omitzero"`       // collection.created/updated
-	APIRoot    string   `json:"api_root,omitzero"`    // collection.created/updated
-	Collection string   `json:"collection,omitzero"`  // the collection's id
-	Count      int64    `json:"count,omitzero"`       // object.deleted: versions removed; assets.set: list entries
-	Country    string   `json:"country,omitzero"`     // org.created: ISO 3166-1 alpha-2 of a member
-	DefaultTLP string   `json:"default_tlp,omitzero"` // collection.created/updated
-	Expires    string   `json:"expires,omitzero"`     // token.created
-	ID         string   `json:"id,omitzero"`          // object.accepted/deleted, guard: the STIX object id
-	Kind       string   `json:"kind"`                 // one of the Kind constants
-	MediaTypes []string `json:"media_types,omitzero"` // collection.created/updated
-	Name       string   `json:"name,omitzero"`        // org.created: the organisation's name
-	Objects    Items    `json:"objects,omitzero"`     // served, denied
-	Org        string   `json:"org,omitzero"`         // the organisation acted upon or served to
-	OrgKind    string   `json:"org_kind,omitzero"`    // org.created: partner, hub or member
-	Path       string   `json:"path,omitzero"`        // served, denied: a Path constant
-	Read       bool     `json:"read,omitzero"`        // grant.set
-	Reason     string   `json:"reason,omitzero"`      // denied: why, in words that hold no object content
-	Revoked    string   `json:"revoked,omitzero"`     // token.revoked: when
-	Role       string   `json:"role,omitzero"`        // token.created
-	Rules      []string `json:"rules,omitzero"`       // guard: rule kinds that matched (cidr, domain, …), never the value
-	SHA256     string   `json:"sha256,omitzero"`      // object.accepted: hex SHA-256 of the object's stored bytes; assets.set: of the list
-	Source     string   `json:"source,omitzero"`      // the organisation whose data it is
-	Time       string   `json:"t"`                    // when the entry was made
-	Title      string   `json:"title,omitzero"`       // collection.created/updated
-	Token      string   `json:"token,omitzero"`       // token.created/revoked: the token's id (not a secret)
-	V          int      `json:"v"`                    // SchemaVersion
-	Version    string   `json:"version,omitzero"`     // object.accepted: the version key
-	Write      bool     `json:"write,omitzero"`       // grant.set
+	Accepted   AcceptedList `json:"accepted,omitzero"`    // accepted: the versions stored
+	Action     string       `json:"action,omitzero"`      // guard: block, redact or quarantine
+	Actor      string       `json:"actor,omitzero"`       // the acting organisation's id; absent: the operator or the hub itself
+	Added      string       `json:"added,omitzero"`       // object.accepted: date_added
+	Alias      string       `json:"alias,omitzero"`       // collection.created/updated
+	APIRoot    string       `json:"api_root,omitzero"`    // collection.created/updated
+	Collection string       `json:"collection,omitzero"`  // the collection's id
+	Count      int64        `json:"count,omitzero"`       // object.deleted: versions removed; assets.set: list entries
+	Country    string       `json:"country,omitzero"`     // org.created: ISO 3166-1 alpha-2 of a member
+	DefaultTLP string       `json:"default_tlp,omitzero"` // collection.created/updated
+	Expires    string       `json:"expires,omitzero"`     // token.created
+	ID         string       `json:"id,omitzero"`          // object.accepted/deleted, guard: the STIX object id
+	Kind       string       `json:"kind"`                 // one of the Kind constants
+	MediaTypes []string     `json:"media_types,omitzero"` // collection.created/updated
+	Name       string       `json:"name,omitzero"`        // org.created: the organisation's name
+	Objects    Items        `json:"objects,omitzero"`     // served, denied
+	Org        string       `json:"org,omitzero"`         // the organisation acted upon or served to
+	OrgKind    string       `json:"org_kind,omitzero"`    // org.created: partner, hub or member
+	Path       string       `json:"path,omitzero"`        // served, denied: a Path constant
+	Read       bool         `json:"read,omitzero"`        // grant.set
+	Reason     string       `json:"reason,omitzero"`      // denied: why, in words that hold no object content
+	Revoked    string       `json:"revoked,omitzero"`     // token.revoked: when
+	Role       string       `json:"role,omitzero"`        // token.created
+	Rules      []string     `json:"rules,omitzero"`       // guard: rule kinds that matched (cidr, domain, …), never the value
+	SHA256     string       `json:"sha256,omitzero"`      // object.accepted: hex SHA-256 of the object's stored bytes; assets.set: of the list
+	Source     string       `json:"source,omitzero"`      // the organisation whose data it is
+	Time       string       `json:"t"`                    // when the entry was made
+	Title      string       `json:"title,omitzero"`       // collection.created/updated
+	Token      string       `json:"token,omitzero"`       // token.created/revoked: the token's id (not a secret)
+	V          int          `json:"v"`                    // SchemaVersion
+	Version    string       `json:"version,omitzero"`     // object.accepted: the version key
+	Write      bool         `json:"write,omitzero"`       // grant.set
 }
 
 // Concerns reports whether the entry concerns organisation org: it acted,
@@ -192,6 +197,10 @@ func Encode(e *Entry) []byte {
 
 func (e *Entry) appendTo(b []byte) []byte {
 	w := objWriter{b: append(b, '{')}
+	if len(e.Accepted) > 0 {
+		w.key("accepted")
+		w.b = appendAccepted(w.b, e.Accepted.keys())
+	}
 	w.str("action", e.Action)
 	w.str("actor", e.Actor)
 	w.str("added", e.Added)
@@ -348,7 +357,7 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// ObjectSHA256 is the digest an object.accepted entry carries: SHA-256 of
+// ObjectSHA256 is the digest an accepted entry carries: SHA-256 of
 // the object's stored bytes (stix.Object.Raw, store.Version.Raw), hex.
 func ObjectSHA256(raw []byte) string {
 	sum := sha256.Sum256(raw)

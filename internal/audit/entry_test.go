@@ -43,6 +43,13 @@ func sampleEntries() []Entry {
 		{Kind: KindDenied, V: 1, Time: t, Actor: "o1", Org: "o1", Path: PathTAXIIObject, Collection: "c1", Reason: "no read grant"},
 		{Kind: KindGuard, V: 1, Time: t, Actor: "a1", Source: "a1", Collection: "c1", ID: "indicator--" + uuidN(3),
 			Action: "block", Rules: []string{"cidr", "domain"}},
+		// Version 3 (new entries go at the end: the golden file's earlier
+		// lines must not change).
+		{Kind: KindAccepted, V: 3, Time: t, Actor: "a1", Source: "a1", Collection: "c1", Accepted: AcceptedList{
+			{ID: "indicator--" + uuidN(1), Version: "2026-03-01T12:00:00.000Z", Added: "2026-03-01T12:00:00.123456Z", SHA256: ObjectSHA256([]byte("{}"))},
+			{ID: "indicator--" + uuidN(2), Version: "2026-03-01T12:00:00.000000001Z", Added: "2026-03-01T12:00:00.123457Z", SHA256: ObjectSHA256([]byte("[]"))},
+			{ID: "ipv4-addr--" + uuidN(3), Added: "2026-03-01T12:00:00.123458Z", SHA256: ObjectSHA256([]byte("1"))},
+		}},
 	}
 }
 

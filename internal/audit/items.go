@@ -112,23 +112,7 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 // are exact only within ±2^53.
 const maxExactMicros = 1 << 53
 
-func decodeVersion(v jsontext.Value) (string, error) {
-	switch v.Kind() {
-	case '"':
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", err
-		}
-		return s, nil
-	case '0':
-		us, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil || us > maxExactMicros || us < -maxExactMicros {
-			return "", fmt.Errorf("%s is not an integer number of microseconds within ±2^53", v)
-		}
-		return stix.FormatTimestamp(time.UnixMicro(us)), nil
-	}
-	return "", fmt.Errorf("%s is not a version (integer microseconds or a timestamp string)", v)
-}
+func decodeVersion(v jsontext.Value) (string, error) { return decodeTime(v, stix.FormatTimestamp) }
 
 // objKey is one item prepared for the version 2 form.
 type objKey struct {

@@ -38,7 +38,7 @@ func TestItemsV2Form(t *testing.T) {
 		`"attack-pattern":[["` + uuidN(3) + `",1772366400000000]],` +
 		`"indicator":[["` + uuidN(2) + `",1772366400001500],["` + uuidN(1) + `","2026-03-01T12:00:00.002000007Z",1772366400000000]],` +
 		`"ipv4-addr":[["` + uuidN(9) + `"]]},` +
-		`"org":"de","path":"taxii.versions","source":"acme","t":"2026-03-01T12:00:00.000000Z","v":2}`
+		`"org":"de","path":"taxii.versions","source":"acme","t":"2026-03-01T12:00:00.000000Z","v":3}`
 	if string(out[0]) != want {
 		t.Fatalf("served entry\n%s\nwant\n%s", out[0], want)
 	}
@@ -233,7 +233,7 @@ func TestReceiptsBothForms(t *testing.T) {
 			if err != nil {
 				t.Fatalf("entry %d: %v", idx, err)
 			}
-			if e.V != i+1 || !reflect.DeepEqual(e.Objects, want) {
+			if e.V != []int{1, SchemaVersion}[i] || !reflect.DeepEqual(e.Objects, want) {
 				t.Errorf("entry %d (v%d): objects %+v, want %+v", idx, e.V, e.Objects, want)
 			}
 			// A changed version breaks the proof.

@@ -2,10 +2,12 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"time"
 
+	"fusion/internal/stix"
 	"fusion/internal/store"
 )
 
@@ -28,8 +30,9 @@ func ActorFrom(ctx context.Context) string {
 // Recorder returns the store.Recorder that turns each store change into
 // entries, timestamped with now (time.Now when nil):
 //
-//   - put: one object.accepted entry per version stored (inputs left
-//     unchanged are not entries), in input order;
+//   - put: accepted entries naming the versions stored (inputs left
+//     unchanged are not named), in input order within each type, at most
+//     maxAcceptedPerEntry per entry;
 //   - delete: one object.deleted entry;
 //   - collection.*, org.create, token.*, grant.set: one entry each.
 //
@@ -53,8 +56,7 @@ func record(actor, t string, c store.Change) ([][]byte, error) {
 		if len(c.Outcomes) != len(c.Objects) {
 			return nil, fmt.Errorf("audit: put of %d objects with %d outcomes", len(c.Objects), len(c.Outcomes))
 		}
-		var out [][]byte
-		var buf []byte
+		keys := make([]acceptedKey, 0, len(c.Objects))
 		for i, o := range c.Objects {
 			if !c.Outcomes[i].Added {
 				continue
@@ -62,21 +64,14 @@ func record(actor, t string, c store.Change) ([][]byte, error) {
 			if o == nil {
 				return nil, fmt.Errorf("audit: put: object %d is nil", i)
 			}
-			e := base
-			e.Kind = KindObjectAccepted
-			e.Collection = c.Collection
-			e.Source = c.Source
-			e.ID = o.ID
-			e.Version = versionKey(o.Version())
-			e.Added = FormatTime(c.Outcomes[i].DateAdded)
-			e.SHA256 = ObjectSHA256(o.Raw)
-			// One backing array for the batch's entries: fewer allocations
-			// on the ingest path.
-			start := len(buf)
-			buf = e.appendTo(buf)
-			out = append(out, buf[start:len(buf):len(buf)])
+			k := acceptedKey{added: timeKey(c.Outcomes[i].DateAdded.UTC(), FormatTime), sum: sha256.Sum256(o.Raw)}
+			k.typ, k.rest = splitID(o.ID)
+			if v := o.Version(); !v.IsZero() {
+				k.version = timeKey(v.UTC(), stix.FormatTimestamp)
+			}
+			keys = append(keys, k)
 		}
-		return out, nil
+		return acceptedEntries(actor, t, c.Collection, c.Source, keys), nil
 	case store.OpDelete:
 		e := base
 		e.Kind, e.Collection, e.ID, e.Count, e.Source = KindObjectDeleted, c.Collection, c.ObjectID, int64(c.Deleted), c.Source

@@ -136,11 +136,16 @@ func TestAuditEndToEnd(t *testing.T) {
 		if !en.Concerns(acme.ID) {
 			t.Errorf("acme sees an entry that does not concern it: %+v", en)
 		}
-		if en.Kind == audit.KindObjectAccepted {
-			if en.Actor != acme.ID || en.Source != acme.ID || en.Collection != store.DefaultCollectionID || len(en.SHA256) != 64 {
+		if en.Kind == audit.KindAccepted {
+			if en.Actor != acme.ID || en.Source != acme.ID || en.Collection != store.DefaultCollectionID {
 				t.Errorf("accepted entry %+v", en)
 			}
-			accepted[en.ID] = true
+			for _, a := range en.Accepted {
+				if len(a.SHA256) != 64 {
+					t.Errorf("accepted version %+v", a)
+				}
+				accepted[a.ID] = true
+			}
 		}
 	}
 	if !accepted[ids[0]] || !accepted[ids[1]] || len(accepted) != 2 {
@@ -155,7 +160,7 @@ func TestAuditEndToEnd(t *testing.T) {
 		if !en.Concerns(fr.ID) {
 			t.Errorf("fr-police sees an entry that does not concern it: %+v", en)
 		}
-		if en.Kind == audit.KindObjectAccepted {
+		if len(en.AcceptedVersions()) > 0 {
 			t.Errorf("fr-police sees acme's accepted entry %+v", en)
 		}
 	}

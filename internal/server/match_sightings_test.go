@@ -274,7 +274,10 @@ func TestMatchSightings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e.Kind == audit.KindObjectAccepted && e.ID == sid1 {
+			for _, a := range e.AcceptedVersions() {
+				if a.ID != sid1 {
+					continue
+				}
 				accepted++
 				if e.Source != de || e.Collection != server.SightingsCollectionID {
 					t.Errorf("audit entry of a sighting: %+v", e)
