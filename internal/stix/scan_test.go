@@ -1,6 +1,7 @@
 package stix
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -158,6 +159,36 @@ func TestParseTimestampEveryByte(t *testing.T) {
 				if got != want || gerr != werr {
 					t.Fatalf("ParseTimestamp(%q) = %v, %v; want %v, %v", s, got, gerr, want, werr)
 				}
+			}
+		}
+	}
+}
+
+// TestParseTimestampDates compares ParseTimestamp with time.Date over
+// random dates of every year 0000-9999 and every day of a few years
+// (leap and not, around the epoch and year 0), with fractions of every
+// length.
+func TestParseTimestampDates(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	check := func(y, m, d, hh, mm, ss int, frac string) {
+		s := fmt.Sprintf("%04d-%02d-%02dT%02d:%02d:%02d%sZ", y, m, d, hh, mm, ss, frac)
+		got, err := ParseTimestamp(s)
+		want, werr := parseTimestampSlow(s)
+		if err != werr || got != want {
+			t.Fatalf("ParseTimestamp(%q) = %v, %v; want %v, %v", s, got, err, want, werr)
+		}
+	}
+	fracs := []string{"", ".0", ".5", ".123", ".000001", ".123456789", ".1234567891", ".99999999999"}
+	for y := 0; y <= 9999; y++ {
+		m := 1 + rng.IntN(12)
+		check(y, m, 1+rng.IntN(daysIn(m, y)), rng.IntN(24), rng.IntN(60), rng.IntN(60), fracs[rng.IntN(len(fracs))])
+		check(y, 2, daysIn(2, y), 23, 59, 59, ".999")
+		check(y, 3, 1, 0, 0, 0, "")
+	}
+	for _, y := range []int{0, 1, 4, 100, 399, 400, 1600, 1900, 1969, 1970, 2000, 2024, 2100, 9999} {
+		for m := 1; m <= 12; m++ {
+			for d := 1; d <= daysIn(m, y); d++ {
+				check(y, m, d, rng.IntN(24), rng.IntN(60), rng.IntN(60), fracs[rng.IntN(len(fracs))])
 			}
 		}
 	}
