@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -171,23 +170,24 @@ func appendTimeKey(b []byte, k *objKey) []byte {
 	return appendString(b, k.str)
 }
 
-// appendAccepted writes keys in the grouped form. It reorders keys
-// (stably, by type).
+// appendAccepted writes keys in the grouped form: grouped by type, in
+// their order within a type.
 func appendAccepted(b []byte, keys []acceptedKey) []byte {
-	slices.SortStableFunc(keys, func(a, b acceptedKey) int { return strings.Compare(a.typ, b.typ) })
 	b = append(b, '{')
-	for i := range keys {
+	prev := ""
+	for n, i := range byType(len(keys), func(i int) string { return keys[i].typ }) {
 		k := &keys[i]
 		switch {
-		case i == 0:
-		case k.typ != keys[i-1].typ:
+		case n == 0:
+		case k.typ != prev:
 			b = append(b, "],"...)
 		default:
 			b = append(b, ',')
 		}
-		if i == 0 || k.typ != keys[i-1].typ {
+		if n == 0 || k.typ != prev {
 			b = appendString(b, k.typ)
 			b = append(b, ':', '[')
+			prev = k.typ
 		}
 		b = append(b, '[')
 		b = appendString(b, k.rest)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -176,6 +177,21 @@ func TestAcceptedVersionsBothForms(t *testing.T) {
 			if got[i].ID != o.ID || got[i].SHA256 != ObjectSHA256(o.Raw) || got[i].Added != FormatTime(out[i].DateAdded) {
 				t.Errorf("version %d: %+v", i, got[i])
 			}
+		}
+	})
+}
+
+// byType orders like a stable sort by type.
+func TestByTypeIsStableSort(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		types := rapid.SliceOfN(rapid.SampledFrom([]string{"", "indicator", "ipv4-addr", "x-a", "attack-pattern", "Indicator"}), 0, 40).Draw(t, "types")
+		want := make([]int, len(types))
+		for i := range want {
+			want[i] = i
+		}
+		slices.SortStableFunc(want, func(a, b int) int { return strings.Compare(types[a], types[b]) })
+		if got := byType(len(types), func(i int) string { return types[i] }); !slices.Equal(got, want) {
+			t.Fatalf("byType %v, want %v", got, want)
 		}
 	})
 }

@@ -171,19 +171,60 @@ func itemKeys(its []Item) []objKey {
 	return keys
 }
 
-// appendGrouped writes keys in the version 2 form. It reorders keys
-// (stably, by type).
+// byType returns the indexes of n keys ordered by type (typ(i)), keeping
+// their order within a type: the order the grouped forms write them in.
+// A page or a batch holds few types, so this is a bucket per type rather
+// than a sort of the (large) keys.
+func byType(n int, typ func(i int) string) []int {
+	var types []string
+	which := make([]int, n)
+	for i := range n {
+		t := typ(i)
+		j := slices.Index(types, t)
+		if j < 0 {
+			j = len(types)
+			types = append(types, t)
+		}
+		which[i] = j
+	}
+	rank := make([]int, len(types)) // type index → position in sorted order
+	sorted := slices.Clone(types)
+	slices.Sort(sorted)
+	for j, t := range types {
+		rank[j], _ = slices.BinarySearch(sorted, t)
+	}
+	start := make([]int, len(types)+1) // by rank
+	for _, j := range which {
+		start[rank[j]+1]++
+	}
+	for r := range len(types) {
+		start[r+1] += start[r]
+	}
+	order := make([]int, n)
+	for i, j := range which {
+		order[start[rank[j]]] = i
+		start[rank[j]]++
+	}
+	return order
+}
+
+// appendGrouped writes keys in the version 2 form: grouped by type, in
+// their order within a type.
 func appendGrouped(b []byte, keys []objKey) []byte {
-	slices.SortStableFunc(keys, func(a, b objKey) int { return strings.Compare(a.typ, b.typ) })
+	order := byType(len(keys), func(i int) string { return keys[i].typ })
 	b = append(b, '{')
-	for i := range keys {
+	for n, i := range order {
 		k := &keys[i]
-		newType := i == 0 || k.typ != keys[i-1].typ
+		var prev *objKey
+		if n > 0 {
+			prev = &keys[order[n-1]]
+		}
+		newType := prev == nil || k.typ != prev.typ
 		// Consecutive versions of one id share its array; an object
 		// without a version key has one of its own.
-		newID := newType || k.form == 0 || keys[i-1].form == 0 || k.rest != keys[i-1].rest
+		newID := newType || k.form == 0 || prev.form == 0 || k.rest != prev.rest
 		switch {
-		case i == 0:
+		case prev == nil:
 		case newType:
 			b = append(b, "]],"...)
 		case newID:
