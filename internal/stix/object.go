@@ -51,7 +51,9 @@ func (o *Object) Version() time.Time {
 // invalid UTF-8 (including unpaired surrogate escapes), duplicate member
 // names, nesting deeper than MaxDepth and non-object values, and types the
 // common properties. Raw of the result is a compacted copy of raw. Parse
-// does not apply the spec's per-type rules: call Validate for that.
+// does not apply the spec's per-type rules: call Validate for that, which
+// then uses the JSON tree Parse decoded instead of decoding Raw again
+// (handoff.go).
 func Parse(raw []byte) (*Object, error) {
 	if len(raw) > MaxObjectSize {
 		return nil, parseError("", "", "", fmt.Sprintf("object is %d bytes, over the %d byte limit", len(raw), MaxObjectSize))

@@ -37,7 +37,8 @@ func (w Warning) String() string {
 //
 // Custom object types (any unknown type with a valid name) are checked
 // only against the common-property rules. o must come from Parse; Validate
-// reads only o.Raw.
+// reads only o.Raw, which must not have been changed in place since Parse
+// (assigning a new slice is fine).
 func Validate(o *Object) error {
 	c := getChecker(false)
 	c.run(o)
