@@ -133,9 +133,9 @@ func (t *tree) facts(raw []byte, o *stix.Object, borrow bool) (Facts, error) {
 	if t.nodes[0].kind != kObj {
 		return brokenFacts("", ""), &stix.ValidationError{Index: -1, Msg: "not a JSON object"}
 	}
-	var known stix.Object
+	var knownID, knownType, knownCreatedBy string
 	if o != nil {
-		known.ID, known.Type, known.CreatedByRef = o.ID, o.Type, o.CreatedByRef
+		knownID, knownType, knownCreatedBy = o.ID, o.Type, o.CreatedByRef
 	}
 	var f Facts
 	fail := func(path, format string, args ...any) (Facts, error) {
@@ -151,11 +151,11 @@ func (t *tree) facts(raw []byte, o *stix.Object, borrow bool) (Facts, error) {
 			}
 			switch string(k) {
 			case "id":
-				f.ID = t.strAs(m, known.ID)
+				f.ID = t.strAs(m, knownID)
 			case "type":
-				f.Type = t.strAs(m, known.Type)
+				f.Type = t.strAs(m, knownType)
 			default:
-				f.CreatedByRef = t.strAs(m, known.CreatedByRef)
+				f.CreatedByRef = t.strAs(m, knownCreatedBy)
 			}
 		case "object_marking_refs":
 			markings = m
