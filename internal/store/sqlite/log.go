@@ -30,6 +30,7 @@ const logChunk = 200
 type logStmts struct {
 	bump   *sql.Stmt // advance log_size by ?1, return the old value
 	insert *sql.Stmt // logChunk entries
+	one    *sql.Stmt // one entry: the rest of a batch, entry by entry
 }
 
 func (db *DB) prepareLog(ctx context.Context) error {
@@ -38,13 +39,16 @@ func (db *DB) prepareLog(ctx context.Context) error {
 		`UPDATE log_state SET log_size = log_size + ?1 WHERE one = 1 RETURNING log_size - ?1`); err != nil {
 		return err
 	}
-	db.logStmts.insert, err = db.w.PrepareContext(ctx, logInsertSQL(logChunk))
+	if db.logStmts.insert, err = db.w.PrepareContext(ctx, logInsertSQL(logChunk)); err != nil {
+		return err
+	}
+	db.logStmts.one, err = db.w.PrepareContext(ctx, logInsertSQL(1))
 	return err
 }
 
 func (s *logStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.bump, s.insert} {
+	for _, st := range []*sql.Stmt{s.bump, s.insert, s.one} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -163,9 +167,17 @@ func (db *DB) appendEntries(ctx context.Context, tx *sql.Tx, entries [][]byte) (
 			args = append(args, first+int64(i+j), e)
 		}
 		var err error
-		if len(chunk) == logChunk {
+		switch {
+		case len(chunk) == logChunk:
 			_, err = full.ExecContext(ctx, args...)
-		} else {
+		case len(chunk) <= logFewRows:
+			// A served page's one or two entries: the prepared one-row
+			// statement beats preparing a statement for their number.
+			one := tx.StmtContext(ctx, db.logStmts.one)
+			for j := 0; j < len(args) && err == nil; j += 2 {
+				_, err = one.ExecContext(ctx, args[j], args[j+1])
+			}
+		default:
 			_, err = tx.ExecContext(ctx, logInsertSQL(len(chunk)), args...)
 		}
 		if err != nil {
@@ -174,6 +186,9 @@ func (db *DB) appendEntries(ctx context.Context, tx *sql.Tx, entries [][]byte) (
 	}
 	return first, nil
 }
+
+// logFewRows is the most entries appendEntries inserts one by one.
+const logFewRows = 8
 
 // AppendLog appends entries in a transaction of their own and returns the
 // index of the first (the log size, appending nothing, when there are
