@@ -236,14 +236,14 @@ func TestQueryPlans(t *testing.T) {
 		q    store.Query
 		want string // a line of the plan
 	}{
-		{"last", store.Query{AddedAfter: after}, "SEARCH versions USING PRIMARY KEY (coll=? AND date_added>?)"},
-		{"last meta", store.Query{AddedAfter: after, MetaOnly: true}, "SEARCH versions USING PRIMARY KEY (coll=? AND date_added>?)"},
-		{"all", store.Query{Versions: store.VersionMatch{All: true}}, "SEARCH versions USING PRIMARY KEY (coll=? AND date_added>?)"},
-		{"first", store.Query{Versions: store.VersionMatch{First: true}}, "SEARCH versions USING PRIMARY KEY (coll=? AND date_added>?)"},
+		{"last", store.Query{AddedAfter: after}, "SEARCH versions USING INDEX versions_added (coll=? AND date_added>?)"},
+		{"last meta", store.Query{AddedAfter: after, MetaOnly: true}, "SEARCH versions USING INDEX versions_added (coll=? AND date_added>?)"},
+		{"all", store.Query{Versions: store.VersionMatch{All: true}}, "SEARCH versions USING INDEX versions_added (coll=? AND date_added>?)"},
+		{"first", store.Query{Versions: store.VersionMatch{First: true}}, "SEARCH versions USING INDEX versions_added (coll=? AND date_added>?)"},
 		{"last of one type", store.Query{AddedAfter: after, Types: []string{"indicator"}}, "SEARCH versions USING INDEX versions_last_type (coll=? AND type=? AND date_added>?)"},
 		{"last of one type, meta", store.Query{Types: []string{"indicator"}, MetaOnly: true}, "SEARCH versions USING INDEX versions_last_type (coll=? AND type=? AND date_added>?)"},
-		{"two types", store.Query{Types: []string{"indicator", "malware"}}, "SEARCH versions USING PRIMARY KEY (coll=? AND date_added>?)"},
-		{"all of one type", store.Query{Types: []string{"indicator"}, Versions: store.VersionMatch{All: true}}, "SEARCH versions USING PRIMARY KEY (coll=? AND date_added>?)"},
+		{"two types", store.Query{Types: []string{"indicator", "malware"}}, "SEARCH versions USING INDEX versions_added (coll=? AND date_added>?)"},
+		{"all of one type", store.Query{Types: []string{"indicator"}, Versions: store.VersionMatch{All: true}}, "SEARCH versions USING INDEX versions_added (coll=? AND date_added>?)"},
 		{"ids", store.Query{IDs: ids}, "SEARCH versions USING INDEX versions_object (coll=? AND idh=?)"},
 	}
 	for _, tc := range cases {
