@@ -10,10 +10,12 @@
 // owns the file: several processes opening the same file work (SQLite
 // locks it) but serialise their writes.
 //
-// Versions live in one table clustered by (collection, date_added), so a
-// page of a listing is a range scan of the table itself; first/last flags
-// on each version make match[version]=first|last a filter on that scan,
-// and a partial index serves last versions of one type. An index on a
+// Versions live in one rowid table, each new version appended at its
+// end, with a unique index on (collection, date_added): a page of a
+// listing is a range scan of that index, reading rows in ascending rowid
+// (migration 0005 says why not a table clustered by that key). First/last
+// flags on each version make match[version]=first|last a filter on that
+// scan, and a partial index serves last versions of one type. An index on a
 // 64-bit hash of the object id serves Put's look-ups, id filters and
 // Delete. Put reads the batch's existing objects in a few statements and
 // inserts 64 rows per statement. A goroutine checkpoints the WAL on its
