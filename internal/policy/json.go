@@ -2,14 +2,14 @@ package policy
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"strconv"
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"fusion/internal/jsonscan"
 )
 
 // This file is a small validating JSON parser (RFC 8259) that builds a
@@ -255,7 +255,7 @@ func scanString(b []byte, p int) (int, bool, error) {
 	p++
 	esc := false
 	for p < len(b) {
-		p = plainEnd(b, p)
+		p = jsonscan.PlainEnd(b, p)
 		if p >= len(b) {
 			break
 		}
@@ -298,40 +298,6 @@ func scanString(b []byte, p int) (int, bool, error) {
 		}
 	}
 	return p, esc, &syntaxError{start, "unterminated string"}
-}
-
-// plainEnd returns the offset of the first byte at or after i that can
-// end a string's plain run (a quote, a backslash or a control character),
-// or len(b). It tests eight bytes at a time (stopMask) before finishing
-// bytewise: strings are most of an object's bytes.
-func plainEnd(b []byte, i int) int {
-	for ; i+8 <= len(b); i += 8 {
-		if m := stopMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
-		}
-	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
-			return i
-		}
-	}
-	return i
-}
-
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// stopMask has the high bit set in the lowest byte of w (little endian)
-// that is a quote, a backslash or below 0x20; the bits above it may be
-// wrong. Each term is the "has a zero byte" test (x - 0x01…) &^ x & 0x80…
-// on w^'"', w^'\\' and (with 0x20 for 0x01) w: a term misfires only above
-// a byte it rightly flags, as the borrow runs upwards.
-func stopMask(w uint64) uint64 {
-	q := w ^ (ones * '"')
-	s := w ^ (ones * '\\')
-	return ((q-ones)&^q | (s-ones)&^s | (w-ones*0x20)&^w) & highs
 }
 
 func hex4(b []byte, p int) (rune, bool) {

@@ -1,13 +1,13 @@
 package stix
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"strconv"
 	"sync"
 	"unicode/utf8"
 	"unsafe"
+
+	"fusion/internal/jsonscan"
 )
 
 // This file holds the small JSON tree that Validate walks. Validate is on
@@ -223,53 +223,11 @@ func (t *tree) borrow(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-// strStop marks the bytes that end the fast scan of a string: the closing
-// quote, an escape, or a control character (invalid in JSON strings).
-var strStop = func() (tab [256]bool) {
-	for c := 0; c < 0x20; c++ {
-		tab[c] = true
-	}
-	tab['"'], tab['\\'] = true, true
-	return tab
-}()
-
-// plainEnd returns the offset of the first byte at or after i that
-// strStop marks, or len(b). Strings are most of a STIX object, so it
-// tests eight bytes at a time (strStopMask) before finishing bytewise.
-func plainEnd(b []byte, i int) int {
-	for ; i+8 <= len(b); i += 8 {
-		if m := strStopMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
-		}
-	}
-	for i < len(b) && !strStop[b[i]] {
-		i++
-	}
-	return i
-}
-
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// strStopMask has the high bit set in the lowest byte of w (little
-// endian) that strStop marks; the bits above it may be wrong. Each term
-// is the usual "has a zero byte" test, (x - 0x01…) &^ x & 0x80…, applied
-// to w^'"', w^'\\' and, with 0x20 for 0x01, to w itself (bytes below 0x20).
-// A term can only misfire above a byte it rightly flags (the borrow runs
-// upwards), so the lowest flag is exact.
-func strStopMask(w uint64) uint64 {
-	q := w ^ (ones * '"')
-	s := w ^ (ones * '\\')
-	return ((q-ones)&^q | (s-ones)&^s | (w-ones*0x20)&^w) & highs
-}
-
 func (t *tree) string() (string, error) {
 	t.pos++ // opening quote
 	start := t.pos
 	src := t.src
-	i := plainEnd(src, t.pos)
+	i := jsonscan.PlainEnd(src, t.pos)
 	t.pos = i
 	switch {
 	case i >= len(src):
