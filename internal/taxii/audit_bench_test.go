@@ -2,12 +2,17 @@ package taxii_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -61,14 +66,25 @@ func seedMarked(b *testing.B, f *fixture, n int) {
 // page's served and denied entries appended before it is sent, the
 // integrator running), so that the two can be compared on the same
 // store. A quarter of the objects are TLP:RED, hidden from the member,
-// so that audited pages carry denied entries too. It reports objects/s
-// (wall) and objects per CPU-second of this process.
+// so that audited pages carry denied entries too. FUSION_BENCH_PAGERS
+// clients (default 1) page at once, each with its own cursor, b.N pages
+// in all: with several, concurrent pages' entries share a commit (group
+// commit). It reports objects/s (wall) and objects per CPU-second of
+// this process.
 //
 //	go test -run '^$' -bench PagingAudit -benchtime 200x -count 3 ./internal/taxii
+//	FUSION_BENCH_PAGERS=4 go test -run '^$' -bench 'PagingAudit$' -benchtime 400x ./internal/taxii
 func BenchmarkPagingAudit(b *testing.B) {
 	for _, be := range backends() {
 		b.Run(be.name, func(b *testing.B) {
 			n := benchObjects(b)
+			pagers := 1
+			if s := os.Getenv("FUSION_BENCH_PAGERS"); s != "" {
+				var err error
+				if pagers, err = strconv.Atoi(s); err != nil || pagers < 1 {
+					b.Fatalf("FUSION_BENCH_PAGERS=%q: want a positive number", s)
+				}
+			}
 			st := be.open(b)
 			key, _, err := audit.LoadOrCreateKey(filepath.Join(b.TempDir(), "audit.key"), audit.OriginPrefix+"bench")
 			if err != nil {
@@ -92,33 +108,50 @@ func BenchmarkPagingAudit(b *testing.B) {
 					if mode == "audited" {
 						go lg.Run(ctx)
 					}
-					client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 					first := f.srv.URL + f.objectsPath() + "?limit=1000"
-					next := first
-					objects := 0
+					// Each pager follows its own cursor; b.N pages in all.
+					var pages, objects atomic.Int64
+					var failed atomic.Value
+					var wg sync.WaitGroup
 					cpu0 := processCPU()
 					start := time.Now()
-					for i := 0; b.Loop(); i++ {
-						req, _ := http.NewRequest("GET", next, nil)
-						req.Header.Set("Authorization", "Bearer "+f.tokens["member"])
-						res, err := client.Do(req)
-						if err != nil {
-							b.Fatal(err)
-						}
-						env, err := skimEnvelope(res.Body)
-						res.Body.Close()
-						if err != nil || res.StatusCode != 200 {
-							b.Fatalf("page %d: %d %v", i, res.StatusCode, err)
-						}
-						objects += env.n
-						next = first
-						if env.more {
-							next = f.srv.URL + f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.next)
-						}
+					b.ResetTimer()
+					for range pagers {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+							next := first
+							for i := pages.Add(1); i <= int64(b.N); i = pages.Add(1) {
+								req, _ := http.NewRequest("GET", next, nil)
+								req.Header.Set("Authorization", "Bearer "+f.tokens["member"])
+								res, err := client.Do(req)
+								if err != nil {
+									failed.Store(err)
+									return
+								}
+								env, err := skimEnvelope(res.Body)
+								res.Body.Close()
+								if err != nil || res.StatusCode != 200 {
+									failed.Store(fmt.Errorf("page %d: %d %v", i, res.StatusCode, err))
+									return
+								}
+								objects.Add(int64(env.n))
+								next = first
+								if env.more {
+									next = f.srv.URL + f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.next)
+								}
+							}
+						}()
+					}
+					wg.Wait()
+					b.StopTimer()
+					if err := failed.Load(); err != nil {
+						b.Fatal(err)
 					}
 					elapsed, cpu := time.Since(start), processCPU()-cpu0
-					b.ReportMetric(float64(objects)/elapsed.Seconds(), "objects/s")
-					b.ReportMetric(float64(objects)/cpu.Seconds(), "objects/cpu-s")
+					b.ReportMetric(float64(objects.Load())/elapsed.Seconds(), "objects/s")
+					b.ReportMetric(float64(objects.Load())/cpu.Seconds(), "objects/cpu-s")
 				})
 			}
 		})
