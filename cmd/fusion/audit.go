@@ -428,7 +428,7 @@ func auditReceipts(ctx context.Context, fs *flag.FlagSet, args []string, stdout 
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	const step = 10000
+	const step = 256 // entries of up to about 150 KB each
 	for pos := int64(0); pos < cp.Size; pos += step {
 		es, err := lg.ReadLog(ctx, pos, min(cp.Size, pos+step))
 		if err != nil {

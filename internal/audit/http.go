@@ -321,7 +321,9 @@ func (h *Handler) entries(w http.ResponseWriter, r *http.Request, c policy.Calle
 		end = cp.Size
 	}
 	out := EntriesJSON{TreeSize: cp.Size, Checkpoint: string(cp.Note), Start: start, Entries: []EntryJSON{}}
-	const step = 1000
+	// Entries are up to about 150 KB: read a few at a time, so that a
+	// request holds little more than the MaxBytes it may send.
+	const step = 64
 	pos := start
 	sent := 0 // entry bytes in out
 	for pos < end && pos-start < h.opts.MaxScan && len(out.Entries) < h.opts.MaxEntries {

@@ -207,15 +207,40 @@ func (l *Log) leafHashes(ctx context.Context, start, end int64) ([]tlog.Hash, er
 	if lo >= hi {
 		return out, nil
 	}
-	entries, err := l.st.ReadLog(ctx, lo, hi)
+	hs, err := readLeaves(ctx, l.st, lo, hi)
 	if err != nil {
-		return nil, fmt.Errorf("audit: read entries [%d,%d): %w", lo, hi, err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
-	if int64(len(entries)) != hi-lo {
-		return nil, fmt.Errorf("audit: read entries [%d,%d): got %d", lo, hi, len(entries))
-	}
-	for i, e := range entries {
-		out[lo-start+int64(i)] = tlog.RecordHash(e)
+	copy(out[lo-start:], hs)
+	return out, nil
+}
+
+// leafReadStep is how many entries one ReadLog call of readLeaves asks
+// for. Entries range from a few hundred bytes to about 150 KB (an
+// accepted entry of 1,000 versions, a served page), so reading a whole
+// chunk of the tree at once could hold gigabytes; this bounds what is
+// held to a few tens of megabytes.
+const leafReadStep = 256
+
+// readLeaves returns the leaf hashes (RFC 6962) of entries [start, end),
+// reading them leafReadStep at a time and keeping only their hashes. On
+// a failed read it returns the hashes of the entries before the failing
+// read with the error.
+func readLeaves(ctx context.Context, st store.Log, start, end int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, 0, end-start)
+	for pos := start; pos < end; {
+		b := min(end, pos+leafReadStep)
+		es, err := st.ReadLog(ctx, pos, b)
+		if err == nil && int64(len(es)) != b-pos {
+			err = fmt.Errorf("got %d", len(es))
+		}
+		if err != nil {
+			return out, fmt.Errorf("read entries [%d,%d): %w", pos, b, err)
+		}
+		for _, e := range es {
+			out = append(out, tlog.RecordHash(e))
+		}
+		pos = b
 	}
 	return out, nil
 }

@@ -67,7 +67,8 @@ func (m *Mismatch) Error() string {
 // when all agree. Entries beyond the tree (appended but not yet
 // integrated) are counted but cannot be checked.
 //
-// Entries are read in large ranges and hashed by several workers; the
+// Entries are read a few hundred at a time (readLeaves), keeping only
+// their leaf hashes, and hashed in chunks by several workers; the
 // subtree of each chunk is computed independently and only the chunk
 // roots are combined in order.
 func Verify(ctx context.Context, st store.Log, v note.Verifier, opts VerifyOptions) (VerifyResult, error) {
@@ -318,26 +319,27 @@ func (vr *verifier) sequence(r *chunkResult) error {
 // stored hashes, and opens the checkpoints inside it.
 func (vr *verifier) doChunk(ctx context.Context, c int64) *chunkResult {
 	r := &chunkResult{c: c, start: c * vr.chunk, end: min((c+1)*vr.chunk, vr.n)}
-	entries, err := vr.st.ReadLog(ctx, r.start, r.end)
-	if err == nil && int64(len(entries)) != r.end-r.start {
-		err = fmt.Errorf("read %d entries, asked for %d", len(entries), r.end-r.start)
-	}
+	leaves, err := readLeaves(ctx, vr.st, r.start, r.end)
 	if err != nil {
 		if ctx.Err() != nil {
 			r.err = ctx.Err()
 			return r
 		}
-		r.bad = vr.findUnreadable(ctx, r.start, r.end, err)
+		// The read of [from, from+leafReadStep) failed: find the entry.
+		from := r.start + int64(len(leaves))
+		r.bad = vr.findUnreadable(ctx, from, min(r.end, from+leafReadStep), err)
 		if r.bad == nil {
-			r.err = fmt.Errorf("read entries [%d, %d): %w", r.start, r.end, err)
+			r.err = err
 			return r
 		}
 		// Check the readable prefix: a changed entry before the missing
 		// one is the first problem.
-		if entries, err = vr.st.ReadLog(ctx, r.start, r.bad.Index); err != nil {
-			r.err = fmt.Errorf("read entries [%d, %d): %w", r.start, r.bad.Index, err)
+		more, err := readLeaves(ctx, vr.st, from, r.bad.Index)
+		if err != nil {
+			r.err = err
 			return r
 		}
+		leaves = append(leaves, more...)
 	}
 	// Stored hashes: everything stored for leaves [start, end), i.e.
 	// storage indexes [StoredHashIndex(0, start), StoredHashIndex(0, end)).
@@ -382,10 +384,10 @@ func (vr *verifier) doChunk(ctx context.Context, c int64) *chunkResult {
 	// hashes are in the same order relative to lo.
 	buf := make([]tlog.Hash, 0, hi-lo)
 	next := 0
-	for i, e := range entries {
+	for i, leaf := range leaves {
 		idx := r.start + int64(i)
 		pos := len(buf)
-		buf = r.local.push(tlog.RecordHash(e), buf)
+		buf = r.local.push(leaf, buf)
 		for j := pos; j < len(buf); j++ {
 			k := int64(j) + lo
 			if int64(j) >= int64(len(stored)) {

@@ -114,6 +114,14 @@ var tamperCases = []struct {
 		db.exec(t, `UPDATE log_entries SET idx = -idx WHERE idx > 137`)
 		db.exec(t, `UPDATE log_entries SET idx = -idx - 1 WHERE idx < 0`)
 	}, 137, 138, "changed"},
+	// Beyond the first leafReadStep (256) entries of a chunk: reads go on
+	// in steps, and a failed step is searched from its own start.
+	{"delete one after a read step", func(t testing.TB, db *testDB, _ *Key) {
+		db.exec(t, `DELETE FROM log_entries WHERE idx = 290`)
+	}, 290, 291, "missing"},
+	{"change a byte after a read step", func(t testing.TB, db *testDB, _ *Key) {
+		setEntry(t, db, 290, bytes.Replace(entryAt(t, db, 290), []byte("org-"), []byte("org_"), 1))
+	}, 290, 291, "changed"},
 	{"reorder two", func(t testing.TB, db *testDB, _ *Key) {
 		a, b := entryAt(t, db, 100), entryAt(t, db, 200)
 		setEntry(t, db, 100, b)

@@ -44,7 +44,7 @@ const (
 	compactEvery = 10 * time.Minute
 	resyncEvery  = 30 * time.Minute
 	feedPage     = 1000 // versions per store.List call
-	logPage      = 4096 // audit log entries per ReadLog call
+	logPage      = 256  // audit log entries per ReadLog call (up to about 150 KB each)
 )
 
 // relatedTypes are the object types a match reports as related to an
