@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"fusion/internal/audit"
+	"fusion/internal/audit/audittest"
 	"fusion/internal/policy"
 	"fusion/internal/stix"
 	"fusion/internal/store"
@@ -39,26 +40,15 @@ func TestExportLogsWhatItServes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			n, err := st.LogSize(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			entries, err := st.ReadLog(ctx, 0, n)
-			if err != nil {
-				t.Fatal(err)
-			}
+			raws, entries := audittest.Read(t, st.(store.Log))
 			var served []audit.Entry
-			for _, raw := range entries {
-				e, err := audit.ParseEntry(raw)
-				if err != nil {
-					t.Fatalf("entry %s: %v", raw, err)
-				}
+			for i, raw := range raws {
 				if strings.Contains(string(raw), `"`+audit.PathExport+`"`) {
-					served = append(served, e)
+					served = append(served, entries[i])
 				}
 			}
 			if len(served) != 1 {
-				t.Fatalf("%d export entries in the log, want 1 (log: %d entries)", len(served), n)
+				t.Fatalf("%d export entries in the log, want 1 (log: %d entries)", len(served), len(raws))
 			}
 			named := map[string]bool{}
 			for _, it := range served[0].Objects {

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"fusion/internal/audit"
+	"fusion/internal/audit/audittest"
 	"fusion/internal/gen"
 	"fusion/internal/stix"
 	"fusion/internal/store"
@@ -71,34 +71,10 @@ func TestIngestGroupedFailure(t *testing.T) {
 		if in.stored != len(page.Versions) || (in.stored != 600 && in.stored != 700) {
 			t.Errorf("strict %v: %d counted stored, %d versions in the store; want both 600 (or 700)", strict, in.stored, len(page.Versions))
 		}
-		if n := loggedVersions(t, fs.Store.(store.Log)); n != len(page.Versions) {
+		if n := audittest.AcceptedVersions(t, fs.Store.(store.Log)); n != len(page.Versions) {
 			t.Errorf("strict %v: the audit log names %d versions as accepted, want the %d stored", strict, n, len(page.Versions))
 		}
 	}
-}
-
-// loggedVersions counts the object versions lg's entries name as
-// accepted.
-func loggedVersions(t *testing.T, lg store.Log) int {
-	t.Helper()
-	ctx := context.Background()
-	size, err := lg.LogSize(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := lg.ReadLog(ctx, 0, size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, b := range es {
-		e, err := audit.ParseEntry(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += len(e.AcceptedVersions())
-	}
-	return n
 }
 
 // TestIngestGrouped: a file loaded through the group commit is stored

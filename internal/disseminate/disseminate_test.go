@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"fusion/internal/audit"
+	"fusion/internal/audit/audittest"
 	"fusion/internal/disseminate"
 	"fusion/internal/geoip"
 	"fusion/internal/geoip/geoiptest"
@@ -361,21 +362,9 @@ func toStrings(v any) []string {
 
 // servedTo reads the log's served entries of path report: org → ids.
 func servedTo(t *testing.T, st store.Store) map[string]map[string]bool {
-	ctx := context.Background()
-	n, err := st.LogSize(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := st.ReadLog(ctx, 0, n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, entries := audittest.Read(t, st.(store.Log))
 	out := map[string]map[string]bool{}
-	for _, b := range es {
-		e, err := audit.ParseEntry(b)
-		if err != nil {
-			t.Fatalf("log entry %s: %v", b, err)
-		}
+	for _, e := range entries {
 		if e.Kind != audit.KindServed || e.Path != audit.PathReport {
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"fusion/internal/audit"
+	"fusion/internal/audit/audittest"
 	"fusion/internal/server"
 	"fusion/internal/store"
 	"fusion/internal/store/sqlite"
@@ -60,23 +61,13 @@ func TestGuardDecisionsAudited(t *testing.T) {
 		t.Fatalf("partner POST: %d %s", hr.StatusCode, b)
 	}
 
-	n, err := db.LogSize(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raws, err := db.ReadLog(ctx, 0, n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raws, entries := audittest.Read(t, db)
 	var guarded, assets bool
-	for _, raw := range raws {
+	for i, raw := range raws {
 		if strings.Contains(string(raw), "secret-customer") {
 			t.Errorf("audit entry holds the protected value: %s", raw)
 		}
-		en, err := audit.ParseEntry(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
+		en := entries[i]
 		switch en.Kind {
 		case audit.KindGuard:
 			if en.ID == leakyID && en.Action == "block" && en.Source == acme.ID && strings.Join(en.Rules, ",") == "domain" {

@@ -16,6 +16,7 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"fusion/internal/audit"
+	"fusion/internal/audit/audittest"
 	"fusion/internal/guard"
 	"fusion/internal/server"
 	"fusion/internal/stix"
@@ -313,23 +314,13 @@ func TestQuarantineAuditEntries(t *testing.T) {
 	if r := e.call("DELETE", "/api/v1/orgs/acme/guard/quarantine/"+dropID, "Bearer "+tok, ""); r.code != 204 {
 		t.Fatalf("drop: %d %s", r.code, r.body)
 	}
-	n, err := db.LogSize(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raws, err := db.ReadLog(ctx, 0, n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raws, entries := audittest.Read(t, db)
 	got := map[string]string{}
-	for _, raw := range raws {
+	for i, raw := range raws {
 		if strings.Contains(string(raw), "secret-customer") {
 			t.Errorf("audit entry holds the protected value: %s", raw)
 		}
-		en, err := audit.ParseEntry(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
+		en := entries[i]
 		if en.Kind == audit.KindGuard {
 			if en.Source != acme.ID || en.Actor != acme.ID {
 				t.Errorf("guard entry source %q actor %q, want %s: %s", en.Source, en.Actor, acme.ID, raw)

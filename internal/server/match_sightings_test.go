@@ -12,6 +12,7 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"fusion/internal/audit"
+	"fusion/internal/audit/audittest"
 	"fusion/internal/policy"
 	"fusion/internal/server"
 	"fusion/internal/store"
@@ -260,20 +261,9 @@ func TestMatchSightings(t *testing.T) {
 		}
 
 		// The audit log has an accepted entry for each sighting version.
-		size, err := st.LogSize(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		es, err := st.ReadLog(t.Context(), 0, size)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, entries := audittest.Read(t, st.(store.Log))
 		accepted := 0
-		for _, b := range es {
-			e, err := audit.ParseEntry(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, e := range entries {
 			for _, a := range e.AcceptedVersions() {
 				if a.ID != sid1 {
 					continue

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"fusion/internal/audit"
+	"fusion/internal/audit/audittest"
 	"fusion/internal/stix"
 	"fusion/internal/store"
 	"fusion/internal/store/storetest"
@@ -184,7 +185,7 @@ func TestPutGrouped(t *testing.T) {
 	if n, err := db.LogSize(ctx); err != nil || n != 4 {
 		t.Fatalf("audit log holds %d entries (%v), want one per committed batch: 4", n, err)
 	}
-	if named := loggedVersions(t, db); named != 20 {
+	if named := audittest.AcceptedVersions(t, db); named != 20 {
 		t.Fatalf("the audit log names %d versions, want the 20 committed", named)
 	}
 	// The rolled-back objects (20..24) are stored by the other handle;
@@ -222,33 +223,9 @@ func TestPutGrouped(t *testing.T) {
 	}
 	// 20 from the first group, 5 from db's Put, 3 from the second group
 	// (other has no recorder).
-	if n := loggedVersions(t, db); n != 28 {
+	if n := audittest.AcceptedVersions(t, db); n != 28 {
 		t.Fatalf("the audit log names %d versions, want 28", n)
 	}
-}
-
-// loggedVersions counts the object versions db's audit log names as
-// accepted.
-func loggedVersions(t *testing.T, db *DB) int {
-	t.Helper()
-	ctx := context.Background()
-	size, err := db.LogSize(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := db.ReadLog(ctx, 0, size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	named := 0
-	for _, b := range es {
-		e, err := audit.ParseEntry(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		named += len(e.AcceptedVersions())
-	}
-	return named
 }
 
 // TestKnownIDsGrowth: the filter outgrows its first size and is rebuilt
