@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"fusion/internal/jsonscan"
 	"fusion/internal/stix"
 	"fusion/internal/store"
 )
@@ -316,12 +317,11 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i = jsonscan.PlainASCIIEnd(s, i); i == len(s) {
+			break
+		}
 		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
+		if c < utf8.RuneSelf { // a quote, a backslash or a control character
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':

@@ -1,8 +1,9 @@
 // Package jsonscan holds the byte-level scanning that Fusion's JSON
-// readers share (internal/stix decodes whole objects, internal/policy
-// reads their sharing facts): finding where the plain part of a JSON
-// string ends, eight bytes at a time. Strings are most of a STIX
-// object's bytes, so this is the readers' inner loop.
+// readers and writers share (internal/stix decodes whole objects,
+// internal/policy reads their sharing facts, internal/audit writes
+// canonical entries): finding where the plain part of a JSON string
+// ends, eight bytes at a time. Strings are most of a STIX object's and
+// an audit entry's bytes, so this is their inner loop.
 package jsonscan
 
 import (
@@ -22,6 +23,25 @@ func PlainEnd(b []byte, i int) int {
 	}
 	for ; i < len(b); i++ {
 		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return i
+}
+
+// PlainASCIIEnd is PlainEnd that also stops at bytes of 0x80 and above:
+// where a writer of JSON strings (which must check UTF-8 there) has to
+// look at the bytes one by one.
+func PlainASCIIEnd(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if m := stopMask(w) | w&highs; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
 			return i
 		}
 	}

@@ -56,3 +56,36 @@ func TestPlainEnd(t *testing.T) {
 		}
 	}
 }
+
+// plainASCIIEndSlow is PlainASCIIEnd one byte at a time.
+func plainASCIIEndSlow(s string, i int) int {
+	for i < len(s) && s[i] != '"' && s[i] != '\\' && s[i] >= 0x20 && s[i] < 0x80 {
+		i++
+	}
+	return i
+}
+
+// TestPlainASCIIEnd: as TestPlainEnd, for the variant that also stops at
+// bytes of 0x80 and above.
+func TestPlainASCIIEnd(t *testing.T) {
+	buf := make([]byte, 19)
+	for c := 0; c < 256; c++ {
+		for prev := 0; prev < 256; prev++ {
+			for pos := 0; pos < len(buf); pos++ {
+				for k := range buf {
+					buf[k] = 'a'
+				}
+				if pos > 0 {
+					buf[pos-1] = byte(prev)
+				}
+				buf[pos] = byte(c)
+				s := string(buf)
+				for start := 0; start < 3; start++ {
+					if got, want := PlainASCIIEnd(s, start), plainASCIIEndSlow(s, start); got != want {
+						t.Fatalf("PlainASCIIEnd(%q, %d) = %d, want %d", s, start, got, want)
+					}
+				}
+			}
+		}
+	}
+}
