@@ -122,8 +122,7 @@ func (l AcceptedList) keys() []acceptedKey {
 // back from them, the string itself otherwise, so that decoding gives s.
 func stringTimeKey(s string, format func(time.Time) string) objKey {
 	if t, err := stix.ParseTimestamp(s); err == nil {
-		us := t.UnixMicro()
-		if t.Nanosecond()%1000 == 0 && us <= maxExactMicros && us >= -maxExactMicros && format(time.UnixMicro(us)) == s {
+		if us, ok := exactMicros(t); ok && format(time.UnixMicro(us)) == s {
 			return objKey{form: 1, micros: us}
 		}
 	}
@@ -133,12 +132,8 @@ func stringTimeKey(s string, format func(time.Time) string) objKey {
 // timeKey is the key of an instant (stored times: date_added, version
 // keys); decoding gives format(t).
 func timeKey(t time.Time, format func(time.Time) string) objKey {
-	var k objKey
-	if t.Nanosecond()%1000 == 0 {
-		k.setTime(t, "")
-		if k.form == 1 {
-			return k
-		}
+	if us, ok := exactMicros(t); ok {
+		return objKey{form: 1, micros: us}
 	}
 	return objKey{form: 2, str: format(t)}
 }
@@ -213,9 +208,9 @@ func appendAccepted(b []byte, keys []acceptedKey) []byte {
 	return append(b, '}')
 }
 
-// acceptedEntries encodes the accepted entries of one put, directly from
-// the keys (the bytes are Encode's of the same entry: TestAcceptedEntriesMatchEncode):
-// at most maxAcceptedPerEntry versions each, in order.
+// acceptedEntries encodes the accepted entries of one put directly from
+// the keys, at most maxAcceptedPerEntry versions each, in order. The
+// bytes are Encode's of the same entry (TestRecordAccepted).
 func acceptedEntries(actor, t, collection, source string, keys []acceptedKey) [][]byte {
 	var out [][]byte
 	for len(keys) > 0 {

@@ -13,7 +13,6 @@ import (
 	"github.com/go-json-experiment/json"
 
 	"fusion/internal/jsonscan"
-	"fusion/internal/stix"
 	"fusion/internal/store"
 )
 
@@ -362,14 +361,6 @@ func appendString(b []byte, s string) []byte {
 func ObjectSHA256(raw []byte) string {
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
-}
-
-// versionKey formats an object version key; "" for unversioned objects.
-func versionKey(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return stix.FormatTimestamp(t)
 }
 
 // Access describes one response of a read path (or one refusal) for

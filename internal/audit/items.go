@@ -139,9 +139,15 @@ func versionObjKey(id string, modified time.Time) objKey {
 	return k
 }
 
-func (k *objKey) setTime(t time.Time, s string) {
+// exactMicros returns t in Unix microseconds, and whether that is exact
+// and within ±2^53 (so that a JSON integer holds it).
+func exactMicros(t time.Time) (int64, bool) {
 	us := t.UnixMicro()
-	if t.Nanosecond()%1000 == 0 && us <= maxExactMicros && us >= -maxExactMicros {
+	return us, t.Nanosecond()%1000 == 0 && us <= maxExactMicros && us >= -maxExactMicros
+}
+
+func (k *objKey) setTime(t time.Time, s string) {
+	if us, ok := exactMicros(t); ok {
 		k.form, k.micros = 1, us
 		return
 	}
