@@ -4,14 +4,12 @@ import (
 	"context"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
-	"fusion/internal/gen"
 	"fusion/internal/store"
 )
 
@@ -35,21 +33,12 @@ func BenchmarkIngestAudit(b *testing.B) {
 			b.Fatalf("FUSION_BENCH_OBJECTS=%q: want a positive number", s)
 		}
 	}
-	p := filepath.Join(b.TempDir(), "bench.json")
-	f, err := os.Create(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := gen.Write(f, n, 1, gen.Bundle); err != nil {
-		b.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		b.Fatal(err)
-	}
+	p := benchFileOf(b, n)
 	ctx := context.Background()
 	load := func(logged bool) (wall, cpu time.Duration) {
 		dir := b.TempDir()
 		var st store.Store
+		var err error
 		if logged {
 			st, err = openStore(ctx, "", dir)
 		} else {

@@ -945,14 +945,18 @@ func FuzzScan(f *testing.F) {
 // binary; see docs/benchmarks.md).
 const benchObjects = 50000
 
-func benchFile(b *testing.B) string {
+func benchFile(b *testing.B) string { return benchFileOf(b, benchObjects) }
+
+// benchFileOf writes a bundle of n generated objects (seed 1) and
+// returns its path.
+func benchFileOf(b *testing.B, n int) string {
 	b.Helper()
 	p := filepath.Join(b.TempDir(), "bench.json")
 	f, err := os.Create(p)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := gen.Write(f, benchObjects, 1, gen.Bundle); err != nil {
+	if err := gen.Write(f, n, 1, gen.Bundle); err != nil {
 		b.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
