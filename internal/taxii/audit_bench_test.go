@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -123,24 +122,13 @@ func BenchmarkPagingAudit(b *testing.B) {
 							client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 							next := first
 							for i := pages.Add(1); i <= int64(b.N); i = pages.Add(1) {
-								req, _ := http.NewRequest("GET", next, nil)
-								req.Header.Set("Authorization", "Bearer "+f.tokens["member"])
-								res, err := client.Do(req)
+								env, err := getSkimmed(client, next, f.tokens["member"])
 								if err != nil {
-									failed.Store(err)
-									return
-								}
-								env, err := skimEnvelope(res.Body)
-								res.Body.Close()
-								if err != nil || res.StatusCode != 200 {
-									failed.Store(fmt.Errorf("page %d: %d %v", i, res.StatusCode, err))
+									failed.Store(fmt.Errorf("page %d: %w", i, err))
 									return
 								}
 								objects.Add(int64(env.n))
-								next = first
-								if env.more {
-									next = f.srv.URL + f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.next)
-								}
+								next = f.nextPage(env, first)
 							}
 						}()
 					}
@@ -225,23 +213,13 @@ func benchPagingPaired(b *testing.B, be backend, separateLog bool) {
 			}
 			page := func(p *pager, i int) {
 				cpu0 := processCPU()
-				req, _ := http.NewRequest("GET", p.next, nil)
-				req.Header.Set("Authorization", "Bearer "+p.f.tokens["member"])
-				res, err := p.client.Do(req)
+				env, err := getSkimmed(p.client, p.next, p.f.tokens["member"])
 				if err != nil {
-					b.Fatal(err)
-				}
-				env, err := skimEnvelope(res.Body)
-				res.Body.Close()
-				if err != nil || res.StatusCode != 200 {
-					b.Fatalf("page %d: %d %v", i, res.StatusCode, err)
+					b.Fatalf("page %d: %v", i, err)
 				}
 				p.cpu += processCPU() - cpu0
 				p.objects += env.n
-				p.next = p.first
-				if env.more {
-					p.next = p.f.srv.URL + p.f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.next)
-				}
+				p.next = p.f.nextPage(env, p.first)
 			}
 			pp, pa := newPager(plain), newPager(audited)
 			for i := 0; b.Loop(); i++ {

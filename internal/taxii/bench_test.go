@@ -88,30 +88,20 @@ func BenchmarkPaging(b *testing.B) {
 			// repeated for each round of b.N.
 			for i := 0; b.Loop(); i++ {
 				t0 := time.Now()
-				req, _ := http.NewRequest("GET", next, nil)
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Accept", "application/taxii+json;version=2.1")
-				res, err := client.Do(req)
+				env, err := getSkimmed(client, next, token)
 				if err != nil {
-					b.Fatal(err)
-				}
-				env, err := skimEnvelope(res.Body)
-				res.Body.Close()
-				if err != nil || res.StatusCode != 200 {
-					b.Fatalf("page %d: %d %v", i, res.StatusCode, err)
+					b.Fatalf("page %d: %v", i, err)
 				}
 				lat = append(lat, time.Since(t0))
 				objects += env.n
 				walked += env.n
-				if env.more {
-					next = f.srv.URL + f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.next)
-				} else {
+				if !env.more {
 					if walked != n {
 						b.Fatalf("a walk of the collection saw %d objects, want %d", walked, n)
 					}
 					walked = 0
-					next = first
 				}
+				next = f.nextPage(env, first)
 			}
 			elapsed := time.Since(start)
 			slices.Sort(lat)
@@ -348,6 +338,33 @@ type skimmed struct {
 	more bool
 	next string
 	n    int // objects
+}
+
+// getSkimmed fetches one page of objects at u as token and skims it
+// (skimEnvelope); a status other than 200 is an error.
+func getSkimmed(client *http.Client, u, token string) (skimmed, error) {
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/taxii+json;version=2.1")
+	res, err := client.Do(req)
+	if err != nil {
+		return skimmed{}, err
+	}
+	defer res.Body.Close()
+	env, err := skimEnvelope(res.Body)
+	if err == nil && res.StatusCode != 200 {
+		err = fmt.Errorf("status %d", res.StatusCode)
+	}
+	return env, err
+}
+
+// nextPage is the URL of the page after env of the fixture's objects
+// (limit 1000), or first when env was the last.
+func (f *fixture) nextPage(env skimmed, first string) string {
+	if !env.more {
+		return first
+	}
+	return f.srv.URL + f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.next)
 }
 
 // skimEnvelope reads an envelope as a lean client would: more, next, and

@@ -3,7 +3,6 @@ package taxii_test
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -107,31 +106,21 @@ func BenchmarkPagingPolicy(b *testing.B) {
 				start := time.Now()
 				for i := 0; b.Loop(); i++ {
 					t0 := time.Now()
-					req, _ := http.NewRequest("GET", next, nil)
-					req.Header.Set("Authorization", "Bearer "+token)
-					req.Header.Set("Accept", "application/taxii+json;version=2.1")
-					res, err := client.Do(req)
+					env, err := getSkimmed(client, next, token)
 					if err != nil {
-						b.Fatal(err)
-					}
-					env, err := skimEnvelope(res.Body)
-					res.Body.Close()
-					if err != nil || res.StatusCode != 200 {
-						b.Fatalf("page %d: %d %v", i, res.StatusCode, err)
+						b.Fatalf("page %d: %v", i, err)
 					}
 					lat = append(lat, time.Since(t0))
 					returned += env.n
 					walkedRet += env.n
-					if env.more {
-						next = f.srv.URL + f.objectsPath() + "?limit=1000&next=" + url.QueryEscape(env.next)
-					} else {
+					if !env.more {
 						if walkedRet != visible {
 							b.Fatalf("a walk returned %d objects, want the %d visible", walkedRet, visible)
 						}
 						walked++
 						walkedRet = 0
-						next = first
 					}
+					next = f.nextPage(env, first)
 				}
 				elapsed := time.Since(start)
 				// Versions scanned: whole walks plus the part of the last.
