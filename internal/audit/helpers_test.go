@@ -2,9 +2,7 @@ package audit
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 
 	"fusion/internal/stix"
 	"fusion/internal/store"
+	"fusion/internal/store/pgschema"
 	"fusion/internal/store/postgres"
 	"fusion/internal/store/sqlite"
 )
@@ -129,23 +128,12 @@ func openPostgresDB(t testing.TB) *testDB {
 	t.Helper()
 	url := os.Getenv(pgEnv)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
+	schema := pgschema.New(t, url, pgEnv, t.Cleanup)
+	conn, err := pgx.Connect(ctx, url) // for tampering
 	if err != nil {
-		t.Fatalf("%s is set but PostgreSQL is not reachable: %v", pgEnv, err)
+		t.Fatal(err)
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "fusion_audit_t_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		conn.Close(ctx)
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		conn.Close(context.Background())
-	})
+	t.Cleanup(func() { conn.Close(context.Background()) })
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)

@@ -2,21 +2,13 @@ package policy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"fusion/internal/stix"
 	"fusion/internal/store"
-	"fusion/internal/store/postgres"
-	"fusion/internal/store/sqlite"
+	"fusion/internal/store/testdb"
 )
 
 func TestCanWrite(t *testing.T) {
@@ -65,54 +57,6 @@ func TestCanWrite(t *testing.T) {
 	}
 }
 
-// testStores opens a fresh SQLite store, and a PostgreSQL one in a new
-// schema when FUSION_TEST_POSTGRES_URL is set (unreachable is a failure).
-func testStores(t *testing.T) map[string]store.Store {
-	t.Helper()
-	ctx := context.Background()
-	out := map[string]store.Store{}
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	out["sqlite"] = db
-	url := os.Getenv("FUSION_TEST_POSTGRES_URL")
-	if url == "" {
-		return out
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("FUSION_TEST_POSTGRES_URL is set but PostgreSQL is not reachable: %v", err)
-	}
-	defer conn.Close(ctx)
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "fusion_policy_w_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, url); err == nil {
-			c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(ctx)
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	pg, err := postgres.Open(ctx, url+sep+"search_path="+schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Close() })
-	out["postgres"] = pg
-	return out
-}
-
 // TestCheckWritesStored runs the write-side decision against a real store,
 // storing what it allows with the source it says, then reads back
 // through a Filter.
@@ -131,94 +75,93 @@ func TestCheckWritesStored(t *testing.T) {
 	amber, strict := []string{TLP2AmberID}, []string{TLP2AmberStrictID}
 	kinds := map[string]string{orgS: store.KindPartner, orgP: store.KindPartner, orgH: store.KindHub, orgM: store.KindMember}
 	kindOf := func(id string) string { return kinds[id] }
-	for name, db := range testStores(t) {
-		t.Run(name, func(t *testing.T) {
-			col := store.Collection{ID: newTestUUID(t), APIRoot: store.DefaultAPIRoot, Title: "w"}
-			if err := db.CreateCollection(ctx, col); err != nil {
-				t.Fatal(err)
-			}
-			// write checks, then stores what is allowed; returns the errors.
-			write := func(c Caller, objs ...*stix.Object) []error {
-				t.Helper()
-				decs, err := CheckWrites(ctx, db, col.ID, LevelNone, c, objs, kindOf)
-				if err != nil {
-					t.Fatal(err)
-				}
-				errs := make([]error, len(objs))
-				for i, d := range decs {
-					errs[i] = d.Err
-					if d.Err == nil {
-						if _, err := db.Put(ctx, col.ID, d.Source, []*stix.Object{objs[i]}); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
-				return errs
-			}
-			if errs := write(sourceS, obj(id, "2024-01-01T00:00:00.000Z", amber), obj(other, "2024-01-01T00:00:00.000Z", amber)); errs[0] != nil || errs[1] != nil {
-				t.Fatalf("new objects refused: %v", errs)
-			}
-			// Partner P may not version S's object; in the same batch its
-			// new object is allowed.
-			errs := write(partnerP, obj(id, "2024-01-02T00:00:00.000Z", strict), obj("indicator--00000000-0000-4000-8000-0000000000d4", "2024-01-01T00:00:00.000Z", amber))
-			if errs[0] == nil || !strings.Contains(errs[0].Error(), "only its source may version it") || errs[1] != nil {
-				t.Fatalf("partner P versioning S's object: %v", errs)
-			}
-			// S may version its own.
-			if errs := write(sourceS, obj(other, "2024-01-02T00:00:00.000Z", strict)); errs[0] != nil {
-				t.Fatalf("source versioning its own: %v", errs[0])
-			}
-			// The hub may not widen (remove a deny it never had: AMBER to GREEN).
-			if errs := write(hubAdmin, obj(id, "2024-01-02T00:00:00.000Z", []string{TLP2GreenID})); errs[0] == nil || !strings.Contains(errs[0].Error(), "may only narrow") {
-				t.Fatalf("hub widening: %v", errs[0])
-			}
-			// The hub narrows: deny DE.
-			if errs := write(hubAdmin, obj(id, "2024-01-03T00:00:00.000Z", amber, ext(`,"deny_countries":["DE"]`))); errs[0] != nil {
-				t.Fatalf("hub narrowing: %v", errs[0])
-			}
-			// Then removing the deny again is a widening.
-			if errs := write(hubAdmin, obj(id, "2024-01-04T00:00:00.000Z", amber)); errs[0] == nil || !strings.Contains(errs[0].Error(), "of DE") {
-				t.Fatalf("hub removing a deny: %v", errs[0])
-			}
-			p, err := db.List(ctx, col.ID, store.Query{IDs: []string{id}, Limit: 10, Versions: store.VersionMatch{All: true}})
+	testdb.ForEach(t, func(t *testing.T, open testdb.Opener) {
+		db := open(t)
+		col := store.Collection{ID: newTestUUID(t), APIRoot: store.DefaultAPIRoot, Title: "w"}
+		if err := db.CreateCollection(ctx, col); err != nil {
+			t.Fatal(err)
+		}
+		// write checks, then stores what is allowed; returns the errors.
+		write := func(c Caller, objs ...*stix.Object) []error {
+			t.Helper()
+			decs, err := CheckWrites(ctx, db, col.ID, LevelNone, c, objs, kindOf)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(p.Versions) != 2 {
-				t.Fatalf("%d versions stored, want 2", len(p.Versions))
-			}
-			for _, v := range p.Versions {
-				if v.Source != orgS {
-					t.Errorf("version %s recorded with source %q, want the original source", v.Modified, v.Source)
+			errs := make([]error, len(objs))
+			for i, d := range decs {
+				errs[i] = d.Err
+				if d.Err == nil {
+					if _, err := db.Put(ctx, col.ID, d.Source, []*stix.Object{objs[i]}); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
-			seen := func(c Caller) []string {
-				t.Helper()
-				vis, err := NewFilter(db, c, col).Visible(ctx, p.Versions)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got []string
-				for _, v := range vis {
-					got = append(got, stix.FormatTimestamp(v.Modified))
-				}
-				slices.Sort(got)
-				return got
+			return errs
+		}
+		if errs := write(sourceS, obj(id, "2024-01-01T00:00:00.000Z", amber), obj(other, "2024-01-01T00:00:00.000Z", amber)); errs[0] != nil || errs[1] != nil {
+			t.Fatalf("new objects refused: %v", errs)
+		}
+		// Partner P may not version S's object; in the same batch its
+		// new object is allowed.
+		errs := write(partnerP, obj(id, "2024-01-02T00:00:00.000Z", strict), obj("indicator--00000000-0000-4000-8000-0000000000d4", "2024-01-01T00:00:00.000Z", amber))
+		if errs[0] == nil || !strings.Contains(errs[0].Error(), "only its source may version it") || errs[1] != nil {
+			t.Fatalf("partner P versioning S's object: %v", errs)
+		}
+		// S may version its own.
+		if errs := write(sourceS, obj(other, "2024-01-02T00:00:00.000Z", strict)); errs[0] != nil {
+			t.Fatalf("source versioning its own: %v", errs[0])
+		}
+		// The hub may not widen (remove a deny it never had: AMBER to GREEN).
+		if errs := write(hubAdmin, obj(id, "2024-01-02T00:00:00.000Z", []string{TLP2GreenID})); errs[0] == nil || !strings.Contains(errs[0].Error(), "may only narrow") {
+			t.Fatalf("hub widening: %v", errs[0])
+		}
+		// The hub narrows: deny DE.
+		if errs := write(hubAdmin, obj(id, "2024-01-03T00:00:00.000Z", amber, ext(`,"deny_countries":["DE"]`))); errs[0] != nil {
+			t.Fatalf("hub narrowing: %v", errs[0])
+		}
+		// Then removing the deny again is a widening.
+		if errs := write(hubAdmin, obj(id, "2024-01-04T00:00:00.000Z", amber)); errs[0] == nil || !strings.Contains(errs[0].Error(), "of DE") {
+			t.Fatalf("hub removing a deny: %v", errs[0])
+		}
+		p, err := db.List(ctx, col.ID, store.Query{IDs: []string{id}, Limit: 10, Versions: store.VersionMatch{All: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Versions) != 2 {
+			t.Fatalf("%d versions stored, want 2", len(p.Versions))
+		}
+		for _, v := range p.Versions {
+			if v.Source != orgS {
+				t.Errorf("version %s recorded with source %q, want the original source", v.Modified, v.Source)
 			}
-			both := []string{"2024-01-01T00:00:00.000Z", "2024-01-03T00:00:00.000Z"}
-			if got := seen(sourceS); !slices.Equal(got, both) {
-				t.Errorf("the source sees %v, want %v", got, both)
+		}
+		seen := func(c Caller) []string {
+			t.Helper()
+			vis, err := NewFilter(db, c, col).Visible(ctx, p.Versions)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if got := seen(memberM); len(got) != 0 {
-				t.Errorf("member of DE sees %v after the hub denied DE", got)
+			var got []string
+			for _, v := range vis {
+				got = append(got, stix.FormatTimestamp(v.Modified))
 			}
-			if got := seen(memberN); !slices.Equal(got, both) {
-				t.Errorf("member of FR sees %v, want %v", got, both)
-			}
-			// The source may still version its object after the hub's narrowing.
-			if errs := write(sourceS, obj(id, "2024-01-05T00:00:00.000Z", strict)); errs[0] != nil {
-				t.Fatalf("source after a hub narrowing: %v", errs[0])
-			}
-		})
-	}
+			slices.Sort(got)
+			return got
+		}
+		both := []string{"2024-01-01T00:00:00.000Z", "2024-01-03T00:00:00.000Z"}
+		if got := seen(sourceS); !slices.Equal(got, both) {
+			t.Errorf("the source sees %v, want %v", got, both)
+		}
+		if got := seen(memberM); len(got) != 0 {
+			t.Errorf("member of DE sees %v after the hub denied DE", got)
+		}
+		if got := seen(memberN); !slices.Equal(got, both) {
+			t.Errorf("member of FR sees %v, want %v", got, both)
+		}
+		// The source may still version its object after the hub's narrowing.
+		if errs := write(sourceS, obj(id, "2024-01-05T00:00:00.000Z", strict)); errs[0] != nil {
+			t.Fatalf("source after a hub narrowing: %v", errs[0])
+		}
+	})
 }

@@ -2,17 +2,15 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"fusion/internal/stix"
+	"fusion/internal/store/pgschema"
 )
 
 // The tests run against the PostgreSQL server named by this variable and
@@ -43,32 +41,7 @@ func newSchema(tb testing.TB) *pgxpool.Config {
 func newSchemaCleanup(tb testing.TB, cleanup func(func())) *pgxpool.Config {
 	tb.Helper()
 	url := testURL(tb)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("%s is set but PostgreSQL is not reachable: %v", urlEnv, err)
-	}
-	defer conn.Close(ctx)
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "fusion_t_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("create schema %s: %v", schema, err)
-	}
-	cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	schema := pgschema.New(tb, url, urlEnv, cleanup)
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		tb.Fatalf("parse %s: %v", urlEnv, err)

@@ -9,17 +9,13 @@ package testdb
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"fusion/internal/store"
+	"fusion/internal/store/pgschema"
 	"fusion/internal/store/postgres"
 	"fusion/internal/store/sqlite"
 )
@@ -87,32 +83,7 @@ func PostgresURL(tb testing.TB) string {
 	if url == "" {
 		tb.Fatalf("%s is not set", PostgresEnv)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("%s is set but PostgreSQL is not reachable: %v", PostgresEnv, err)
-	}
-	defer conn.Close(ctx)
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "fusion_t_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	schema := pgschema.New(tb, url, PostgresEnv, tb.Cleanup)
 	sep := "?"
 	if strings.Contains(url, "?") {
 		sep = "&"
