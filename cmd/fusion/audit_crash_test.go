@@ -270,16 +270,7 @@ func TestServerCrash(t *testing.T) {
 func crashLog(t *testing.T, db []string, org string) (accepted, served map[string]bool) {
 	t.Helper()
 	ctx := context.Background()
-	var dbURL, data string
-	if db[0] == "--db" {
-		dbURL = db[1]
-	} else {
-		data = db[1]
-	}
-	st, err := openStore(ctx, dbURL, data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openFlagged(t, db)
 	defer st.Close()
 	lg := st.(store.Log)
 	n, err := lg.LogSize(ctx)

@@ -28,17 +28,7 @@ func TestExportLogsWhatItServes(t *testing.T) {
 			if len(got) == 0 {
 				t.Fatal("nothing exported")
 			}
-			ctx := context.Background()
-			var dbURL, data string
-			if db[0] == "--db" {
-				dbURL = db[1]
-			} else {
-				data = db[1]
-			}
-			st, err := openStore(ctx, dbURL, data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := openFlagged(t, db)
 			defer st.Close()
 			raws, entries := audittest.Read(t, st.(store.Log))
 			var served []audit.Entry
@@ -74,17 +64,8 @@ func TestExportAsLogsWhatItWithholds(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			db := b.flags(t)
-			var dbURL, data string
-			if db[0] == "--db" {
-				dbURL = db[1]
-			} else {
-				data = db[1]
-			}
 			ctx := context.Background()
-			st, err := openStore(ctx, dbURL, data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := openFlagged(t, db)
 			acme := store.Org{ID: "00000001-0000-4000-8000-0000000000a1", Name: "acme", Kind: store.KindPartner}
 			de := store.Org{ID: "00000001-0000-4000-8000-0000000000de", Name: "de-police", Kind: store.KindMember, Country: "DE"}
 			for _, o := range []store.Org{acme, de} {
@@ -116,10 +97,7 @@ func TestExportAsLogsWhatItWithholds(t *testing.T) {
 			if len(got) != 1 || got[0]["id"] != objs[0].ID {
 				t.Fatalf("export --as de-police: %v", got)
 			}
-			st, err = openStore(ctx, dbURL, data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st = openFlagged(t, db)
 			defer st.Close()
 			n, _ := st.LogSize(ctx)
 			raw, err := st.ReadLog(ctx, before, n)

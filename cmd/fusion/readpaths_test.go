@@ -139,16 +139,7 @@ type rpEnv struct {
 
 func testReadPaths(t *testing.T, flags []string) {
 	ctx := context.Background()
-	var db, data string
-	if flags[0] == "--db" {
-		db = flags[1]
-	} else {
-		data = flags[1]
-	}
-	st, err := openStore(ctx, db, data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openFlagged(t, flags)
 	t.Cleanup(func() { st.Close() })
 	const admin = "read-paths-admin-token-0123456789"
 	now := time.Now().UTC()
