@@ -270,7 +270,7 @@ func TestServerCrash(t *testing.T) {
 func crashLog(t *testing.T, db []string, org string) (accepted, served map[string]bool) {
 	t.Helper()
 	ctx := context.Background()
-	st := openFlagged(t, db)
+	st := openFromFlags(t, db)
 	defer st.Close()
 	lg := st.(store.Log)
 	n, err := lg.LogSize(ctx)

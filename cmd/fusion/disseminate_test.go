@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
@@ -20,7 +19,7 @@ func TestGeoIPAndDisseminateCommands(t *testing.T) {
 			if flags[0] == "--db" {
 				flags = append(flags, "--data", data) // the geoip file's place
 			}
-			st := openFlagged(t, flags)
+			st := openFromFlags(t, flags)
 			for _, o := range []store.Org{
 				{ID: "55555555-0000-4000-8000-000000000001", Name: "hub", Kind: store.KindHub},
 				{ID: "55555555-0000-4000-8000-000000000002", Name: "fr-police", Kind: store.KindMember, Country: "FR"},
@@ -70,7 +69,7 @@ func TestGeoIPAndDisseminateCommands(t *testing.T) {
 				t.Errorf("bad --since: %d %s", code, stderr)
 			}
 			// The member's collection holds the hub identity, the report and both indicators (198.51.100.x).
-			st = openFlagged(t, flags)
+			st = openFromFlags(t, flags)
 			defer st.Close()
 			page, err := st.List(ctx, disseminate.ReportCollectionID("55555555-0000-4000-8000-000000000002"), store.Query{Limit: 100})
 			if err != nil {
@@ -85,27 +84,4 @@ func TestGeoIPAndDisseminateCommands(t *testing.T) {
 			}
 		})
 	}
-}
-
-// openFlagged opens the store that a backend's flags (--db URL, --data
-// DIR) name, as the commands open it (openStore); the caller closes it.
-func openFlagged(t testing.TB, flags []string) store.Store {
-	t.Helper()
-	st, err := openStore(context.Background(), flagValue(flags, "--db"), flagValue(flags, "--data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-func flagValue(flags []string, name string) string {
-	for i := 0; i+1 < len(flags); i++ {
-		if flags[i] == name {
-			return flags[i+1]
-		}
-	}
-	if name == "--data" {
-		return os.Getenv("FUSION_DATA")
-	}
-	return ""
 }

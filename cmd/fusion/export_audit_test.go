@@ -28,7 +28,7 @@ func TestExportLogsWhatItServes(t *testing.T) {
 			if len(got) == 0 {
 				t.Fatal("nothing exported")
 			}
-			st := openFlagged(t, db)
+			st := openFromFlags(t, db)
 			defer st.Close()
 			raws, entries := audittest.Read(t, st.(store.Log))
 			var served []audit.Entry
@@ -65,7 +65,7 @@ func TestExportAsLogsWhatItWithholds(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			db := b.flags(t)
 			ctx := context.Background()
-			st := openFlagged(t, db)
+			st := openFromFlags(t, db)
 			acme := store.Org{ID: "00000001-0000-4000-8000-0000000000a1", Name: "acme", Kind: store.KindPartner}
 			de := store.Org{ID: "00000001-0000-4000-8000-0000000000de", Name: "de-police", Kind: store.KindMember, Country: "DE"}
 			for _, o := range []store.Org{acme, de} {
@@ -97,7 +97,7 @@ func TestExportAsLogsWhatItWithholds(t *testing.T) {
 			if len(got) != 1 || got[0]["id"] != objs[0].ID {
 				t.Fatalf("export --as de-police: %v", got)
 			}
-			st = openFlagged(t, db)
+			st = openFromFlags(t, db)
 			defer st.Close()
 			n, _ := st.LogSize(ctx)
 			raw, err := st.ReadLog(ctx, before, n)

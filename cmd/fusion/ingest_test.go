@@ -49,6 +49,29 @@ func backends(t testing.TB) []backend {
 	return bs
 }
 
+// openFromFlags opens the store that a backend's flags (--db URL, --data
+// DIR) name, as the commands open it (openStore); the caller closes it.
+func openFromFlags(t testing.TB, flags []string) store.Store {
+	t.Helper()
+	st, err := openStore(context.Background(), flagValue(flags, "--db"), flagValue(flags, "--data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func flagValue(flags []string, name string) string {
+	for i := 0; i+1 < len(flags); i++ {
+		if flags[i] == name {
+			return flags[i+1]
+		}
+	}
+	if name == "--data" {
+		return os.Getenv("FUSION_DATA")
+	}
+	return ""
+}
+
 // fusion runs the command line in-process.
 func fusion(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -570,10 +593,7 @@ func TestIngestCollectionsAndSource(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			db := b.flags(t)
 			ctx := context.Background()
-			st, err := openFromFlags(t, db)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := openFromFlags(t, db)
 			coll := store.Collection{ID: "0b5a4b3e-7a1c-4c55-9d0e-1f2a3b4c5d6e", APIRoot: store.DefaultAPIRoot, Title: "Partner feed", Alias: "partner-feed"}
 			if err := st.CreateCollection(ctx, coll); err != nil {
 				t.Fatal(err)
@@ -595,10 +615,7 @@ func TestIngestCollectionsAndSource(t *testing.T) {
 			if _, got := exported(t, db...); len(got) != 0 {
 				t.Fatalf("%d objects leaked into the default collection", len(got))
 			}
-			st, err = openFromFlags(t, db)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st = openFromFlags(t, db)
 			defer st.Close()
 			page, err := st.List(ctx, coll.ID, store.Query{Limit: 10, MetaOnly: true})
 			if err != nil {
@@ -620,21 +637,6 @@ func TestIngestCollectionsAndSource(t *testing.T) {
 			}
 		})
 	}
-}
-
-// openFromFlags opens the store the test's --db/--data flags name.
-func openFromFlags(t testing.TB, flags []string) (store.Store, error) {
-	t.Helper()
-	var db, data string
-	for i := 0; i+1 < len(flags); i += 2 {
-		switch flags[i] {
-		case "--db":
-			db = flags[i+1]
-		case "--data":
-			data = flags[i+1]
-		}
-	}
-	return openStore(context.Background(), db, data)
 }
 
 // TestPosReader checks line and column against a direct count, across

@@ -25,10 +25,7 @@ func TestIngestVersionsOfOthersObjects(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			db := b.flags(t)
 			ctx := context.Background()
-			st, err := openFromFlags(t, db)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := openFromFlags(t, db)
 			coll := store.Collection{ID: "0b5a4b3e-7a1c-4c55-9d0e-1f2a3b4c5d70", APIRoot: store.DefaultAPIRoot, Title: "Feed", Alias: "feed"}
 			orgA := store.Org{ID: "7c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4a1", Name: "alpha", Kind: store.KindPartner}
 			orgB := store.Org{ID: "7c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4b2", Name: "bravo", Kind: store.KindPartner}
@@ -74,10 +71,7 @@ func TestIngestVersionsOfOthersObjects(t *testing.T) {
 			if code, c, errs := ingest([]string{"--source", "alpha"}, ind(x, "2021-05-01T00:00:00.000Z", policy.TLP2RedID)); code != 0 || c.stored != 1 {
 				t.Fatalf("alpha after the narrowing: exit %d %+v: %s", code, c, errs)
 			}
-			st, err = openFromFlags(t, db)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st = openFromFlags(t, db)
 			defer st.Close()
 			page, err := st.List(ctx, coll.ID, store.Query{Limit: 20, MetaOnly: true, Versions: store.VersionMatch{All: true}})
 			if err != nil {

@@ -32,10 +32,7 @@ func TestPullVersionsOfOthersObjects(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			st, err := openFromFlags(t, b.flags(t))
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := openFromFlags(t, b.flags(t))
 			defer st.Close()
 			into := "0b5a4b3e-7a1c-4c55-9d0e-1f2a3b4c5d71"
 			orgA := store.Org{ID: "7c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4c1", Name: "alpha", Kind: store.KindPartner}

@@ -139,7 +139,7 @@ type rpEnv struct {
 
 func testReadPaths(t *testing.T, flags []string) {
 	ctx := context.Background()
-	st := openFlagged(t, flags)
+	st := openFromFlags(t, flags)
 	t.Cleanup(func() { st.Close() })
 	const admin = "read-paths-admin-token-0123456789"
 	now := time.Now().UTC()
