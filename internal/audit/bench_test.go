@@ -446,3 +446,32 @@ func BenchmarkPutPaired(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkResponseEntries is the encoding alone of one page's entries
+// (Response): 1000 versions served and 333 withheld, of one source, in
+// four types, one of them (ipv4-addr) without version keys.
+//
+//	go test ./internal/audit -run XXX -bench ResponseEntries -count 5
+func BenchmarkResponseEntries(b *testing.B) {
+	types := []string{"indicator", "indicator", "malware", "ipv4-addr", "indicator", "relationship"}
+	page := func(n, first int) []store.Version {
+		vs := make([]store.Version, n)
+		for i := range vs {
+			typ := types[(first+i)%len(types)]
+			vs[i] = store.Version{ID: typ + "--" + uuidN(first+i), Source: "7b1f6c2e-5d3a-4c8e-9f10-2a4b6c8d0e1f"}
+			if typ != "ipv4-addr" {
+				vs[i].Modified = t0.Add(time.Duration(first+i) * 1234567 * time.Microsecond).Truncate(time.Millisecond)
+			}
+		}
+		return vs
+	}
+	served, withheld := page(1000, 0), page(333, 1000)
+	a := Access{Time: t0, Actor: "de", Path: PathTAXIIObjects, Collection: store.DefaultCollectionID}
+	size := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		es := Response(a, served, withheld)
+		size = len(es[0]) + len(es[1])
+	}
+	b.ReportMetric(float64(size), "entry-bytes")
+}
