@@ -79,6 +79,20 @@ type Log interface {
 	// of them, as SQLite's synchronous=NORMAL allows for every commit).
 	AppendLog(ctx context.Context, entries [][]byte) (first int64, err error)
 
+	// AppendSpooled is AppendLog for entries moved from a node-local
+	// spool (the audit log's file of entries written but not yet stored):
+	// in the same transaction it records seq, the spool's number of the
+	// last of entries, as how far spool has been moved. ErrConflict, with
+	// nothing stored, unless seq is above the number recorded before, so
+	// a move repeated after a crash stores nothing twice. It commits with
+	// the store's full durability (the spool may be emptied once it
+	// returns).
+	AppendSpooled(ctx context.Context, spool string, seq int64, entries [][]byte) (first int64, err error)
+
+	// SpoolMark is how far spool has been moved: the seq of the last
+	// AppendSpooled that stored, 0 when none did.
+	SpoolMark(ctx context.Context, spool string) (int64, error)
+
 	// LogSize is the number of entries appended.
 	LogSize(ctx context.Context) (int64, error)
 

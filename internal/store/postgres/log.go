@@ -252,6 +252,63 @@ func (db *DB) appendAsync(ctx context.Context, entries [][]byte) (int64, error) 
 	return first, nil
 }
 
+// AppendSpooled appends entries moved from spool and records seq as its
+// mark, in one transaction with the server's synchronous_commit (the
+// caller empties its spool file after it, so these entries must not be
+// lost to a database crash once it returns).
+func (db *DB) AppendSpooled(ctx context.Context, spool string, seq int64, entries [][]byte) (int64, error) {
+	fail := func(err error) (int64, error) {
+		return 0, fmt.Errorf("postgres: append %d log entries from spool %s up to %d: %w", len(entries), spool, seq, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	all := make([][]byte, len(entries))
+	for i, e := range entries {
+		if e == nil {
+			e = []byte{} // NOT NULL
+		}
+		all[i] = e
+	}
+	tx, err := db.pool.BeginTx(ctx, readCommitted)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback(ctx)
+	// The upsert takes the spool's row lock, so two moves of one spool
+	// (which its file lock should rule out) cannot both store.
+	var moved int64
+	err = tx.QueryRow(ctx, `INSERT INTO log_spools (name, seq) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET seq = excluded.seq WHERE log_spools.seq < excluded.seq
+		RETURNING seq`, spool, seq).Scan(&moved)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fail(fmt.Errorf("moved up to %d or further already: %w", seq, store.ErrConflict))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	var first int64
+	if len(all) > 0 {
+		if err := tx.QueryRow(ctx, appendSQL, all).Scan(&first); err != nil {
+			return fail(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fail(err)
+	}
+	return first, nil
+}
+
+// SpoolMark returns how far spool has been moved (0: never).
+func (db *DB) SpoolMark(ctx context.Context, spool string) (int64, error) {
+	var mark int64
+	err := db.pool.QueryRow(ctx, `SELECT seq FROM log_spools WHERE name = $1`, spool).Scan(&mark)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("postgres: spool %s mark: %w", spool, err)
+	}
+	return mark, nil
+}
+
 // LogSize returns the number of committed entries.
 func (db *DB) LogSize(ctx context.Context) (int64, error) {
 	var n int64

@@ -213,6 +213,64 @@ func (db *DB) AppendLog(ctx context.Context, entries [][]byte) (int64, error) {
 	return first, nil
 }
 
+// AppendSpooled appends entries moved from spool and records seq as its
+// mark, in one transaction that commits with synchronous=FULL (the WAL is
+// synced before it returns): the caller empties its spool file after it,
+// and a crash of the machine must not then lose entries that are in
+// neither place.
+func (db *DB) AppendSpooled(ctx context.Context, spool string, seq int64, entries [][]byte) (int64, error) {
+	if err := ctxErr(ctx, "append spooled log entries"); err != nil {
+		return 0, err
+	}
+	fail := func(err error) (int64, error) {
+		return 0, fmt.Errorf("sqlite: append %d log entries from spool %s up to %d: %w", len(entries), spool, seq, err)
+	}
+	conn, err := db.w.Conn(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
+		return fail(err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = NORMAL")
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer rollback(tx)
+	var mark int64
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM log_spools WHERE name = ?`, spool).Scan(&mark); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fail(err)
+	}
+	if seq <= mark {
+		return fail(fmt.Errorf("moved up to %d already: %w", mark, store.ErrConflict))
+	}
+	first, err := db.appendEntries(ctx, tx, entries)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO log_spools (name, seq) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`, spool, seq); err != nil {
+		return fail(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	db.wrote()
+	return first, nil
+}
+
+// SpoolMark returns how far spool has been moved (0: never).
+func (db *DB) SpoolMark(ctx context.Context, spool string) (int64, error) {
+	var mark int64
+	err := db.r.QueryRowContext(ctx, `SELECT seq FROM log_spools WHERE name = ?`, spool).Scan(&mark)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("sqlite: spool %s mark: %w", spool, err)
+	}
+	return mark, nil
+}
+
 // LogSize returns the number of entries appended.
 func (db *DB) LogSize(ctx context.Context) (int64, error) {
 	if err := ctxErr(ctx, "log size"); err != nil {

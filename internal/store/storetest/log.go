@@ -31,6 +31,7 @@ func RunLog(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"Empty", testLogEmpty},
 		{"AppendRead", testLogAppendRead},
+		{"AppendSpooled", testLogAppendSpooled},
 		{"RecordedChanges", testLogRecordedChanges},
 		{"RecorderError", testLogRecorderError},
 		{"FailedChangeNoEntry", testLogFailedChange},
@@ -124,6 +125,55 @@ func testLogEmpty(t *testing.T, s store.Store, l store.Log) {
 	}
 	if n := logSize(t, l); n != 0 {
 		t.Errorf("LogSize after appending nothing = %d", n)
+	}
+}
+
+// testLogAppendSpooled: AppendSpooled stores a move once (a repeat, or a
+// lower seq, is ErrConflict with nothing stored), keeps each spool's mark
+// apart, and interleaves with AppendLog in one dense sequence.
+func testLogAppendSpooled(t *testing.T, s store.Store, l store.Log) {
+	ctx := context.Background()
+	mark := func(spool string, want int64) {
+		t.Helper()
+		got, err := l.SpoolMark(ctx, spool)
+		if err != nil || got != want {
+			t.Fatalf("SpoolMark(%s) = %d, %v; want %d", spool, got, err, want)
+		}
+	}
+	mark("node-a", 0)
+	var want [][]byte
+	add := func(spool string, seq int64, es ...string) {
+		t.Helper()
+		b := make([][]byte, len(es))
+		for i, e := range es {
+			b[i] = []byte(e)
+		}
+		first, err := l.AppendSpooled(ctx, spool, seq, b)
+		if err != nil {
+			t.Fatalf("AppendSpooled(%s, %d): %v", spool, seq, err)
+		}
+		if first != int64(len(want)) {
+			t.Errorf("AppendSpooled(%s, %d): first %d, want %d", spool, seq, first, len(want))
+		}
+		want = append(want, b...)
+	}
+	add("node-a", 3, "a1", "a2", "a3")
+	mark("node-a", 3)
+	mark("node-b", 0)
+	if _, err := l.AppendLog(ctx, [][]byte{[]byte("direct")}); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, []byte("direct"))
+	add("node-b", 1, "b1")
+	for _, seq := range []int64{3, 2} {
+		_, err := l.AppendSpooled(ctx, "node-a", seq, [][]byte{[]byte("again")})
+		wantErr(t, fmt.Sprintf("AppendSpooled(node-a, %d) after a move to 3", seq), err, store.ErrConflict)
+	}
+	add("node-a", 5, "a4", "a5")
+	mark("node-a", 5)
+	mark("node-b", 1)
+	if got := readAll(t, l); !sameEntries(got, want) {
+		t.Errorf("log after spooled appends:%s\nwant:%s", showEntries(got), showEntries(want))
 	}
 }
 
