@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -22,9 +23,12 @@ import (
 // Unix microseconds (see Items); every other field is as in version 1.
 // Version 3 records the versions a change stores in accepted entries,
 // many versions each (see AcceptedList), instead of one object.accepted
-// entry per version. ParseEntry reads all three; Encode writes the form
-// of e.V.
-const SchemaVersion = 3
+// entry per version. Version 4 changes only the "objects" of served and
+// denied entries again: the versions of a type whose ids end in
+// canonical UUIDs and whose version keys are whole microseconds within
+// ±2^53 are one string of packed 24-byte records (see Items). ParseEntry
+// reads all four; Encode writes the form of e.V.
+const SchemaVersion = 4
 
 // Entry kinds ("kind").
 const (
@@ -222,7 +226,7 @@ func (e *Entry) appendTo(b []byte) []byte {
 	if len(e.Objects) > 0 {
 		w.key("objects")
 		if e.V >= 2 {
-			w.b = appendGrouped(w.b, itemKeys(e.Objects))
+			w.b = appendGrouped(w.b, itemKeys(e.Objects), e.V >= 4)
 		} else {
 			w.b = append(w.b, '[')
 			for i := range e.Objects {
@@ -461,7 +465,9 @@ func accessEntry(kind string, a Access, source string) Entry {
 
 // accessEntries encodes the entries of Served and Denied directly from
 // vs, without building Items: this runs on every page a read path serves.
-// The bytes are exactly Encode's (TestAccessEntriesMatchEncode).
+// The bytes are exactly Encode's (TestAccessEntriesMatchEncode). Packed
+// types (the usual case) are written straight from vs, without an
+// objKey per version.
 func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
 	if len(vs) == 0 {
 		return nil
@@ -476,22 +482,89 @@ func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
 	base := accessEntry(kind, a, "")
 	t := FormatTime(a.Time)
 	out := make([][]byte, 0, len(sources))
-	keys := make([]objKey, 0, len(vs))
+	var (
+		types  []accessType
+		order  []int
+		keys   []objKey
+		typeOf = make([]int32, len(vs)) // index in types; -1: another source
+	)
 	for _, src := range sources {
-		w := objWriter{b: make([]byte, 0, 160+60*len(vs)/len(sources))}
+		// The types of src's versions, and which can be packed.
+		types = types[:0]
+		last := -1
+		for i := range vs {
+			if vs[i].Source != src {
+				typeOf[i] = -1
+				continue
+			}
+			typ, rest := splitID(vs[i].ID)
+			j := last
+			if j < 0 || types[j].name != typ {
+				j = slices.IndexFunc(types, func(at accessType) bool { return at.name == typ })
+				if j < 0 {
+					j = len(types)
+					types = append(types, accessType{name: typ, packed: typ != ""})
+				}
+				last = j
+			}
+			typeOf[i] = int32(j)
+			at := &types[j]
+			at.n++
+			if at.packed {
+				var u [16]byte
+				_, exact := exactMicros(vs[i].Modified)
+				at.packed = parseUUID(u[:], rest) && (exact || vs[i].Modified.IsZero())
+			}
+		}
+		order = order[:0]
+		size := 256 + len(base.Actor) + len(base.Collection) + len(base.Org) + len(base.Path) + len(base.Reason) + len(src)
+		for j := range types {
+			order = append(order, j)
+			size += len(types[j].name) + 4 + types[j].n*packedChars
+			if !types[j].packed {
+				size += types[j].n * 32
+			}
+		}
+		slices.SortFunc(order, func(x, y int) int { return strings.Compare(types[x].name, types[y].name) })
+
+		w := objWriter{b: make([]byte, 0, size)}
 		w.b = append(w.b, '{')
 		w.str("actor", base.Actor)
 		w.str("collection", base.Collection)
 		w.key("kind")
 		w.b = appendString(w.b, kind)
 		w.key("objects")
-		keys = keys[:0]
-		for i := range vs {
-			if vs[i].Source == src {
-				keys = append(keys, versionObjKey(vs[i].ID, vs[i].Modified))
+		w.b = append(w.b, '{')
+		for n, j := range order {
+			if n > 0 {
+				w.b = append(w.b, ',')
 			}
+			w.b = appendString(w.b, types[j].name)
+			w.b = append(w.b, ':')
+			if !types[j].packed {
+				keys = keys[:0]
+				for i := range vs {
+					if typeOf[i] == int32(j) {
+						keys = append(keys, versionObjKey(vs[i].ID, vs[i].Modified))
+					}
+				}
+				w.b = appendTypeList(w.b, keys)
+				continue
+			}
+			w.b = append(w.b, '"')
+			for i := range vs {
+				if typeOf[i] != int32(j) {
+					continue
+				}
+				us := int64(noVersionKey)
+				if m := vs[i].Modified; !m.IsZero() {
+					us = m.UnixMicro()
+				}
+				w.b = appendRecord(w.b, vs[i].ID[len(types[j].name)+2:], us)
+			}
+			w.b = append(w.b, '"')
 		}
-		w.b = appendGrouped(w.b, keys)
+		w.b = append(w.b, '}')
 		w.str("org", base.Org)
 		w.str("path", base.Path)
 		w.str("reason", base.Reason)
@@ -502,6 +575,14 @@ func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
 		out = append(out, append(w.b, '}'))
 	}
 	return out
+}
+
+// accessType is one type of the versions of an entry accessEntries
+// writes.
+type accessType struct {
+	name   string
+	n      int  // versions
+	packed bool // all of them packable
 }
 
 // appendVersionKey appends stix.FormatTimestamp(t) without allocating:

@@ -50,6 +50,27 @@ func sampleEntries() []Entry {
 			{ID: "indicator--" + uuidN(2), Version: "2026-03-01T12:00:00.000000001Z", Added: "2026-03-01T12:00:00.123457Z", SHA256: ObjectSHA256([]byte("[]"))},
 			{ID: "ipv4-addr--" + uuidN(3), Added: "2026-03-01T12:00:00.123458Z", SHA256: ObjectSHA256([]byte("1"))},
 		}},
+		// The objects of served and denied entries: version 3 (arrays),
+		// version 4 (packed where every id is a UUID and every version
+		// key whole microseconds, else arrays).
+		{Kind: KindServed, V: 3, Time: t, Actor: "o1", Org: "o1", Source: "a1", Path: PathTAXIIObjects, Collection: "c1",
+			Objects: []Item{{ID: "indicator--" + uuidN(1), Version: "2026-03-01T12:00:00.000Z"}, {ID: "ipv4-addr--" + uuidN(2)}}},
+		{Kind: KindServed, V: 4, Time: t, Actor: "o1", Org: "o1", Source: "a1", Path: PathTAXIIVersions, Collection: "c1",
+			Objects: []Item{
+				{ID: "indicator--" + uuidN(1), Version: "2026-03-01T12:00:00.000Z"},
+				{ID: "indicator--" + uuidN(1), Version: "2026-03-01T12:00:00.001500Z"},
+				{ID: "indicator--" + uuidN(4), Version: "1970-01-01T00:00:00.000Z"},
+				{ID: "ipv4-addr--" + uuidN(2)},
+				{ID: "malware--" + uuidN(5), Version: "2026-03-01T12:00:00.000000001Z"},
+				{ID: "malware--" + uuidN(6), Version: "2026-03-01T12:00:00.000Z"},
+				{ID: "x-partner--not-a-uuid", Version: "2026-03-01T12:00:00.000Z"},
+			}},
+		{Kind: KindDenied, V: 4, Time: t, Actor: "o1", Org: "o1", Source: "a1", Path: PathTAXIIObjects, Collection: "c1",
+			Reason: ReasonPolicy, Objects: []Item{
+				{ID: "indicator--6ba7b810-9dad-41d1-80b4-00c04fd430c8", Version: "2026-03-01T12:00:00.001500Z"},
+				{ID: "indicator--" + strings.ToUpper(uuidN(10)), Version: "2026-03-01T12:00:00.000Z"}, // not canonical: arrays
+				{ID: "ipv4-addr--9b2c4a7e-31f0-4d6a-b5e8-0c1d2e3f4a5b"},
+			}},
 	}
 }
 
@@ -116,14 +137,22 @@ func TestEncodeProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		e := Entry{
 			Kind: rapid.SampledFrom([]string{KindServed, KindGuard, KindOrgCreated}).Draw(t, "kind"),
-			V:    rapid.IntRange(0, 3).Draw(t, "v"), Time: str.Draw(t, "t"),
+			V:    rapid.IntRange(0, 4).Draw(t, "v"), Time: str.Draw(t, "t"),
 			Actor: str.Draw(t, "actor"), Source: str.Draw(t, "source"), Org: str.Draw(t, "org"),
 			Name: str.Draw(t, "name"), Reason: str.Draw(t, "reason"), ID: str.Draw(t, "id"),
 			Count: rapid.Int64Range(-(1<<53), 1<<53).Draw(t, "count"), Read: rapid.Bool().Draw(t, "read"),
 			Rules: rapid.SliceOfN(str, 0, 3).Draw(t, "rules"),
 		}
 		for i := range rapid.IntRange(0, 3).Draw(t, "objects") {
-			e.Objects = append(e.Objects, Item{ID: str.Draw(t, "oid"), Version: str.Draw(t, "ov")})
+			it := Item{ID: str.Draw(t, "oid"), Version: str.Draw(t, "ov")}
+			if rapid.Bool().Draw(t, "stix") { // a STIX id and version key, packable or not
+				v := drawVersion(t, []string{"indicator", "ipv4-addr", str.Draw(t, "otype")})
+				it.ID = v.ID
+				if !v.Modified.IsZero() {
+					it.Version = stix.FormatTimestamp(v.Modified)
+				}
+			}
+			e.Objects = append(e.Objects, it)
 			_ = i
 		}
 		if e.Time == "" {
@@ -268,15 +297,21 @@ func TestAccessEntriesMatchEncode(t *testing.T) {
 			To: str.Draw(t, "to"), Path: str.Draw(t, "path"), Collection: str.Draw(t, "coll"), Reason: str.Draw(t, "reason")}
 		var vs []store.Version
 		for range rapid.IntRange(0, 6).Draw(t, "n") {
-			v := store.Version{ID: str.Draw(t, "id"), Source: rapid.SampledFrom([]string{"", "a", "b\"", "c"}).Draw(t, "src")}
-			switch rapid.IntRange(0, 3).Draw(t, "prec") {
-			case 1:
-				v.Modified = t0.Add(time.Duration(rapid.Int64Range(0, 1e12).Draw(t, "ms")) * time.Millisecond)
-			case 2:
-				v.Modified = t0.Add(time.Duration(rapid.Int64Range(0, 1e15).Draw(t, "us")) * time.Microsecond)
-			case 3:
-				v.Modified = t0.Add(time.Duration(rapid.Int64Range(0, 1e18).Draw(t, "ns")))
+			var v store.Version
+			if rapid.Bool().Draw(t, "stix") { // STIX ids, packable or not (version 4)
+				v = drawVersion(t, []string{"indicator", "ipv4-addr", "", str.Draw(t, "type")})
+			} else {
+				v.ID = str.Draw(t, "id")
+				switch rapid.IntRange(0, 3).Draw(t, "prec") {
+				case 1:
+					v.Modified = t0.Add(time.Duration(rapid.Int64Range(0, 1e12).Draw(t, "ms")) * time.Millisecond)
+				case 2:
+					v.Modified = t0.Add(time.Duration(rapid.Int64Range(0, 1e15).Draw(t, "us")) * time.Microsecond)
+				case 3:
+					v.Modified = t0.Add(time.Duration(rapid.Int64Range(0, 1e18).Draw(t, "ns")))
+				}
 			}
+			v.Source = rapid.SampledFrom([]string{"", "a", "b\"", "c"}).Draw(t, "src")
 			vs = append(vs, v)
 		}
 		for _, kind := range []string{KindServed, KindDenied} {
