@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -115,6 +116,18 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stde
 	auditDone := make(chan struct{})
 	go func() { auditLog.Run(actx); close(auditDone) }()
 	defer func() { stopAudit(); <-auditDone }() // before the store closes
+	// Served and denied entries go through a spool file of this node's
+	// own (audit.Log.OpenSpool): one write per response instead of one
+	// transaction. Opening it stores what a killed process left in it.
+	spoolPath := filepath.Join(sf.data, "audit.spool")
+	if err := auditLog.OpenSpool(ctx, spoolPath); err != nil {
+		return err
+	}
+	defer func() { // after the server stops, before the integrator and the store
+		if err := auditLog.CloseSpool(context.WithoutCancel(ctx)); err != nil {
+			log.Error("audit spool: entries left in the spool for the next start", "file", spoolPath, "err", err)
+		}
+	}()
 
 	now := time.Now()
 	boot, err := server.Bootstrap(ctx, st, sf.data, os.Getenv("FUSION_ADMIN_TOKEN"), now)

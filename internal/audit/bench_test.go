@@ -136,7 +136,7 @@ func benchIntegrate(b *testing.B, be backend, cached bool) {
 		}
 		var err error
 		if cached {
-			_, err = l.Append(ctx, es)
+			err = l.Append(ctx, es)
 		} else {
 			_, err = db.AppendLog(ctx, es)
 		}
@@ -316,7 +316,7 @@ func benchServe(b *testing.B, be backend) {
 						}
 						if mode == "audited" {
 							es := Served(Access{Time: time.Now(), Actor: member.Org.ID, Path: PathTAXIIObjects, Collection: coll.ID}, vs)
-							if _, err := l.Append(ctx, es); err != nil {
+							if err := l.Append(ctx, es); err != nil {
 								b.Error(err)
 								return
 							}
@@ -374,7 +374,7 @@ func BenchmarkServedEntry(b *testing.B) {
 				for i := range b.N {
 					es := Served(Access{Time: time.Now(), Actor: "de", Path: PathTAXIIObjects, Collection: store.DefaultCollectionID}, vs)
 					size = len(es[0])
-					if _, err := l.Append(ctx, es); err != nil {
+					if err := l.Append(ctx, es); err != nil {
 						b.Fatal(err)
 					}
 					if (i+1)%every == 0 || i == b.N-1 {

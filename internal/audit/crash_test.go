@@ -76,7 +76,7 @@ func runCrashChild(spec string) int {
 			fmt.Println("list:", err)
 			return 1
 		}
-		if _, err := l.Append(ctx, Served(Access{Time: time.Now(), Actor: "de", Path: PathTAXIIObjects, Collection: store.DefaultCollectionID}, page.Versions)); err != nil {
+		if err := l.Append(ctx, Served(Access{Time: time.Now(), Actor: "de", Path: PathTAXIIObjects, Collection: store.DefaultCollectionID}, page.Versions)); err != nil {
 			fmt.Println("append:", err)
 			return 1
 		}

@@ -66,14 +66,14 @@ func newHub(t testing.TB, open func(testing.TB) *testDB, opts HandlerOptions) *h
 		}
 	}
 	de := h.orgs["de"].ID
-	if _, err := h.l.Append(ctx, Served(Access{Time: t0, Actor: de, Path: PathTAXIIObjects, Collection: store.DefaultCollectionID}, served)); err != nil {
+	if err := h.l.Append(ctx, Served(Access{Time: t0, Actor: de, Path: PathTAXIIObjects, Collection: store.DefaultCollectionID}, served)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.l.Append(ctx, Denied(Access{Time: t0, Actor: de, Path: PathTAXIIObject, Collection: store.DefaultCollectionID, Reason: "not visible"}, nil)); err != nil {
+	if err := h.l.Append(ctx, Denied(Access{Time: t0, Actor: de, Path: PathTAXIIObject, Collection: store.DefaultCollectionID, Reason: "not visible"}, nil)); err != nil {
 		t.Fatal(err)
 	}
 	// An acme object withheld from de: for acme's eyes (and hub admins'), not de's.
-	if _, err := h.l.Append(ctx, Response(Access{Time: t0, Actor: de, Path: PathTAXIIObjects, Collection: store.DefaultCollectionID}, nil, served[:1])); err != nil {
+	if err := h.l.Append(ctx, Response(Access{Time: t0, Actor: de, Path: PathTAXIIObjects, Collection: store.DefaultCollectionID}, nil, served[:1])); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.l.Integrate(ctx); err != nil {

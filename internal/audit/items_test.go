@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"reflect"
 	"regexp"
 	"slices"
@@ -264,7 +265,7 @@ func TestReceiptsBothForms(t *testing.T) {
 		entries = append(entries, Served(Access{Time: t0, Actor: "de", Path: PathTAXIIObject},
 			[]store.Version{{ID: "indicator--" + uuidN(1), Modified: t0.Add(time.Microsecond), Source: "acme"},
 				{ID: "indicator--" + uuidN(1), Modified: t0, Source: "acme"}})...)
-		if _, err := l.Append(ctx, entries); err != nil {
+		if err := l.Append(ctx, entries); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := l.Integrate(ctx); err != nil {
@@ -523,4 +524,18 @@ func TestItemsV4Size(t *testing.T) {
 	if len(v4)*10 > len(v3)*6 {
 		t.Errorf("version 4 entry %d bytes, version 3 %d: not packed", len(v4), len(v3))
 	}
+}
+
+// The hand-written encoder is the standard library's base64url.
+func TestAppendRecords(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		recs := rapid.SliceOfN(rapid.Byte(), 0, 5*packedRecord).Draw(t, "bytes")
+		recs = recs[:len(recs)/packedRecord*packedRecord]
+		prefix := rapid.SliceOfN(rapid.Byte(), 0, 3).Draw(t, "prefix")
+		got := appendRecords(slices.Clone(prefix), recs)
+		want := base64.RawURLEncoding.AppendEncode(slices.Clone(prefix), recs)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%x: %q, want %q", recs, got, want)
+		}
+	})
 }

@@ -51,6 +51,8 @@ type Log struct {
 	pending  *appendBatch
 	flushing bool
 
+	spool *spool // nil: Append stores directly (OpenSpool)
+
 	timeMu  sync.Mutex
 	cpTimes map[int64]time.Time // checkpoint size → its time (Thin)
 }
@@ -325,21 +327,26 @@ type appendBatch struct {
 }
 
 // Append appends entries that record no store change (Served, Denied,
-// Guard, AssetsSet) and returns the index of the first once they are
-// stored. Calls made at the same time are stored together in one
-// store.AppendLog transaction (group commit); each call's entries stay
+// Guard, AssetsSet) and returns once they are kept: in the store, or,
+// with a spool (OpenSpool), in the spool file, from which they reach the
+// store within moments (they are kept either way if the process dies
+// once Append has returned). Calls made at the same time are stored
+// together in one transaction (group commit); each call's entries stay
 // contiguous and in order. If ctx ends first, Append returns its error,
-// but the entries may still be stored.
-func (l *Log) Append(ctx context.Context, entries [][]byte) (int64, error) {
+// but the entries may still be stored. The log keeps entries: do not
+// change them afterwards.
+func (l *Log) Append(ctx context.Context, entries [][]byte) error {
 	if len(entries) == 0 {
-		return 0, nil
+		return nil
+	}
+	if l.spool != nil {
+		return l.spool.write(entries)
 	}
 	l.appendMu.Lock()
 	if l.pending == nil {
 		l.pending = &appendBatch{done: make(chan struct{})}
 	}
 	b := l.pending
-	offset := int64(len(b.entries))
 	b.entries = append(b.entries, entries...)
 	if !l.flushing {
 		l.flushing = true
@@ -348,12 +355,9 @@ func (l *Log) Append(ctx context.Context, entries [][]byte) (int64, error) {
 	l.appendMu.Unlock()
 	select {
 	case <-b.done:
-		if b.err != nil {
-			return 0, b.err
-		}
-		return b.first + offset, nil
+		return b.err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -370,10 +374,7 @@ func (l *Log) flush() {
 		l.appendMu.Unlock()
 		var hs []tlog.Hash
 		if l.key != nil {
-			hs = make([]tlog.Hash, len(b.entries))
-			for i, e := range b.entries {
-				hs[i] = tlog.RecordHash(e)
-			}
+			hs = leafHashesOf(b.entries)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		b.first, b.err = l.st.AppendLog(ctx, b.entries)
@@ -386,6 +387,15 @@ func (l *Log) flush() {
 		close(b.done)
 		l.Kick()
 	}
+}
+
+// leafHashesOf returns the leaf hashes (RFC 6962) of entries.
+func leafHashesOf(entries [][]byte) []tlog.Hash {
+	hs := make([]tlog.Hash, len(entries))
+	for i, e := range entries {
+		hs[i] = tlog.RecordHash(e)
+	}
+	return hs
 }
 
 // ErrNoCheckpoint: the log has no checkpoint yet (nothing integrated).

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -316,7 +318,7 @@ func TestConcurrentIntegrators(t *testing.T) {
 				l := nodes[w%2]
 				for i := range 60 {
 					e := Entry{Kind: KindDenied, V: SchemaVersion, Time: FormatTime(t0), Actor: uuidN(w), Reason: "test", Count: int64(i)}
-					if _, err := l.Append(context.Background(), [][]byte{Encode(&e)}); err != nil {
+					if err := l.Append(context.Background(), [][]byte{Encode(&e)}); err != nil {
 						t.Error(err)
 						return
 					}
@@ -343,43 +345,60 @@ func TestConcurrentIntegrators(t *testing.T) {
 	})
 }
 
-// Appends at the same time are grouped, each call's entries contiguous.
+// Appends at the same time are grouped, each call's entries contiguous
+// and in order, directly and through a spool.
 func TestAppendGroups(t *testing.T) {
-	db := openSQLiteDB(t)
-	l := New(db.lg, testKey(t, "test"), Config{})
-	var wg sync.WaitGroup
-	firsts := make([]int64, 40)
-	for g := range firsts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var es [][]byte
-			for j := range 3 {
-				e := Entry{Kind: KindDenied, V: SchemaVersion, Time: FormatTime(t0), Actor: uuidN(g), Count: int64(j + 1)}
-				es = append(es, Encode(&e))
+	for _, spooled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("spool=%v", spooled), func(t *testing.T) {
+			db := openSQLiteDB(t)
+			l := New(db.lg, testKey(t, "test"), Config{})
+			if spooled {
+				openTestSpool(t, l, filepath.Join(t.TempDir(), "audit.spool"))
 			}
-			first, err := l.Append(context.Background(), es)
-			if err != nil {
-				t.Error(err)
+			var wg sync.WaitGroup
+			for g := range 40 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var es [][]byte
+					for j := range 3 {
+						e := Entry{Kind: KindDenied, V: SchemaVersion, Time: FormatTime(t0), Actor: uuidN(g), Count: int64(j + 1)}
+						es = append(es, Encode(&e))
+					}
+					if err := l.Append(context.Background(), es); err != nil {
+						t.Error(err)
+					}
+				}()
 			}
-			firsts[g] = first
-		}()
-	}
-	wg.Wait()
-	all := readAll(t, db.lg)
-	if len(all) != 120 {
-		t.Fatalf("%d entries", len(all))
-	}
-	for g, first := range firsts {
-		for j := range int64(3) {
-			e, err := ParseEntry(all[first+j])
-			if err != nil {
+			wg.Wait()
+			if err := l.Sync(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if e.Actor != uuidN(g) || e.Count != j+1 {
-				t.Fatalf("call %d: entry %d is %+v", g, first+j, e)
+			all := readAll(t, db.lg)
+			if len(all) != 120 {
+				t.Fatalf("%d entries", len(all))
 			}
-		}
+			seen := map[string]bool{}
+			for i := 0; i < len(all); i += 3 {
+				var actor string
+				for j := range 3 {
+					e, err := ParseEntry(all[i+j])
+					if err != nil {
+						t.Fatal(err)
+					}
+					if j == 0 {
+						actor = e.Actor
+					}
+					if e.Actor != actor || e.Count != int64(j+1) {
+						t.Fatalf("entry %d is %+v: not entry %d of the call of %s", i+j, e, j+1, actor)
+					}
+				}
+				if seen[actor] {
+					t.Fatalf("call of %s twice", actor)
+				}
+				seen[actor] = true
+			}
+		})
 	}
 }
 
@@ -393,7 +412,7 @@ func TestRunFollowsAppends(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	for round := int64(1); round <= 3; round++ {
 		e := Entry{Kind: KindDenied, V: SchemaVersion, Time: FormatTime(t0), Count: round}
-		if _, err := l.Append(ctx, [][]byte{Encode(&e)}); err != nil {
+		if err := l.Append(ctx, [][]byte{Encode(&e)}); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(10 * time.Second)

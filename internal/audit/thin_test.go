@@ -37,7 +37,7 @@ func TestThinCheckpoints(t *testing.T) {
 		var sizes []int64
 		for i, ti := range at {
 			e := Entry{Kind: KindDenied, V: SchemaVersion, Time: FormatTime(ti), Reason: "thin test", Count: int64(i + 1)}
-			if _, err := l.Append(ctx, [][]byte{Encode(&e), Encode(&e)}); err != nil {
+			if err := l.Append(ctx, [][]byte{Encode(&e), Encode(&e)}); err != nil {
 				t.Fatal(err)
 			}
 			n, err := l.Integrate(ctx)

@@ -331,7 +331,7 @@ func (s *Server) auditMatch(ctx context.Context, c policy.Caller, hits []match.H
 		es = append(es, audit.Served(audit.Access{Time: now, Actor: c.Org.ID, Path: audit.PathMatch, Collection: coll}, byColl[coll])...)
 		n += len(byColl[coll])
 	}
-	if _, err := s.cfg.Audit.Append(ctx, es); err != nil {
+	if err := s.cfg.Audit.Append(ctx, es); err != nil {
 		return fmt.Errorf("audit log: record %d indicator versions matched for %s: %w", n, c.Org.Name, err)
 	}
 	return nil

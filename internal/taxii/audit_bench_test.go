@@ -59,6 +59,21 @@ func seedMarked(b *testing.B, f *fixture, n int) {
 	}
 }
 
+// newServeLog is the audit log as fusion serve runs it: entries of
+// responses go through a spool file (audit.Log.OpenSpool).
+func newServeLog(b *testing.B, st store.Log, key *audit.Key) *audit.Log {
+	lg := audit.New(st, key, audit.Config{})
+	if err := lg.OpenSpool(context.Background(), filepath.Join(b.TempDir(), "audit.spool")); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := lg.CloseSpool(context.Background()); err != nil {
+			b.Error(err)
+		}
+	})
+	return lg
+}
+
 // BenchmarkPagingAudit is BenchmarkPaging (limit=1000, next, one page
 // per iteration, FUSION_BENCH_OBJECTS objects, default 100,000) as the
 // member country, with the audit log off (plain) and on (audited: every
@@ -89,7 +104,7 @@ func BenchmarkPagingAudit(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			lg := audit.New(st, key, audit.Config{})
+			lg := newServeLog(b, st, key)
 			plain := newFixture(b, func(testing.TB) store.Store { return st }, server.Config{})
 			seedMarked(b, plain, n)
 			audited := &fixture{tb: b, st: st, coll: plain.coll, tokens: plain.tokens}
@@ -192,7 +207,7 @@ func benchPagingPaired(b *testing.B, be backend, separateLog bool) {
 			if separateLog {
 				logSt = be.open(b)
 			}
-			lg := audit.New(logSt, key, audit.Config{})
+			lg := newServeLog(b, logSt, key)
 			audited := newFixture(b, func(testing.TB) store.Store { return auditSt }, server.Config{Audit: lg})
 			seedMarked(b, audited, n)
 			ctx, cancel := context.WithCancel(context.Background())

@@ -167,7 +167,7 @@ func (h *Handler) served(ctx context.Context, c policy.Caller, col store.Collect
 		return nil
 	}
 	es := audit.Response(audit.Access{Time: h.cfg.Now(), Actor: c.Org.ID, Path: path, Collection: col.ID}, vs, hidden)
-	if _, err := h.cfg.Audit.Append(ctx, es); err != nil {
+	if err := h.cfg.Audit.Append(ctx, es); err != nil {
 		return fmt.Errorf("audit log: record %d versions served to %s (%d withheld): %w", len(vs), c.Org.Name, len(hidden), err)
 	}
 	return nil
@@ -184,7 +184,7 @@ func (h *Handler) denied(ctx context.Context, c policy.Caller, collection, path,
 		return
 	}
 	es := audit.Denied(audit.Access{Time: h.cfg.Now(), Actor: c.Org.ID, Path: path, Collection: collection, Reason: reason}, withheld)
-	if _, err := h.cfg.Audit.Append(ctx, es); err != nil {
+	if err := h.cfg.Audit.Append(ctx, es); err != nil {
 		h.log.Error("audit log: record a refusal", "org", c.Org.Name, "collection", collection, "path", path, "err", err)
 	}
 }
