@@ -486,7 +486,8 @@ func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
 		types  []accessType
 		order  []int
 		keys   []objKey
-		typeOf = make([]int32, len(vs)) // index in types; -1: another source
+		typeOf = make([]int32, len(vs))             // index in types; -1: another source
+		recs   = make([]byte, packedRecord*len(vs)) // the record of vs[i], while its type is packable
 	)
 	for _, src := range sources {
 		// The types of src's versions, and which can be packed.
@@ -511,9 +512,11 @@ func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
 			at := &types[j]
 			at.n++
 			if at.packed {
-				var u [16]byte
-				_, exact := exactMicros(vs[i].Modified)
-				at.packed = parseUUID(u[:], rest) && (exact || vs[i].Modified.IsZero())
+				us, exact := exactMicros(vs[i].Modified)
+				if vs[i].Modified.IsZero() {
+					us, exact = noVersionKey, true
+				}
+				at.packed = putRecord((*[packedRecord]byte)(recs[i*packedRecord:]), rest, us) && exact
 			}
 		}
 		order = order[:0]
@@ -551,16 +554,19 @@ func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
 				w.b = appendTypeList(w.b, keys)
 				continue
 			}
+			// Consecutive records of the type are encoded at once.
 			w.b = append(w.b, '"')
-			for i := range vs {
+			for i := 0; i < len(vs); {
 				if typeOf[i] != int32(j) {
+					i++
 					continue
 				}
-				us := int64(noVersionKey)
-				if m := vs[i].Modified; !m.IsZero() {
-					us = m.UnixMicro()
+				end := i + 1
+				for end < len(vs) && typeOf[end] == int32(j) {
+					end++
 				}
-				w.b = appendRecord(w.b, vs[i].ID[len(types[j].name)+2:], us)
+				w.b = appendRecords(w.b, recs[i*packedRecord:end*packedRecord])
+				i = end
 			}
 			w.b = append(w.b, '"')
 		}

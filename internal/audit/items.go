@@ -245,9 +245,32 @@ func appendUUIDText(b []byte, u []byte) []byte {
 // is us (Unix microseconds, or noVersionKey).
 func appendRecord(b []byte, rest string, us int64) []byte {
 	var rec [packedRecord]byte
-	parseUUID(rec[:16], rest)
+	putRecord(&rec, rest, us)
+	return appendRecords(b, rec[:])
+}
+
+// putRecord fills rec for a version whose id ends in rest and whose
+// version key is us, and reports whether rest is a canonical UUID.
+func putRecord(rec *[packedRecord]byte, rest string, us int64) bool {
 	binary.BigEndian.PutUint64(rec[16:], uint64(us))
-	return packedEncoding.AppendEncode(b, rec[:])
+	return parseUUID(rec[:16], rest)
+}
+
+const base64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// appendRecords appends whole records in base64url: what
+// packedEncoding.AppendEncode does, without its per-call work, as the
+// records are encoded one or a few at a time (TestAppendRecords).
+func appendRecords(b []byte, recs []byte) []byte {
+	n := len(recs) / packedRecord * packedChars
+	b = slices.Grow(b, n)
+	out := b[len(b) : len(b)+n]
+	for len(recs) >= 3 && len(out) >= 4 {
+		v := uint(recs[0])<<16 | uint(recs[1])<<8 | uint(recs[2])
+		out[0], out[1], out[2], out[3] = base64URL[v>>18&63], base64URL[v>>12&63], base64URL[v>>6&63], base64URL[v&63]
+		recs, out = recs[3:], out[4:]
+	}
+	return b[:len(b)+n]
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
