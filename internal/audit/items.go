@@ -46,7 +46,7 @@ import (
 // none. A record is 32 characters, a third of the array form's. Types
 // with any other item keep the array form, so one entry may mix both:
 //
-//	"objects":{"indicator":"AAAAAQAAQACAAAAAAAAAAQAGS9pLLAAA","x-a":[["not-a-uuid",1772366400000000]]}
+//	"objects":{"indicator":"a6e4EJ2tQdGAtADAT9QwyAAGS_U1rxXc","x-partner":[["not-a-uuid",1772366400000000]]}
 //
 // An id without "--" (or starting with it) is under the type "", which
 // is never packed. Only the order across types is not kept. Grouping
