@@ -43,7 +43,7 @@ import (
 // unpadded base64url (RFC 4648 section 5) of one 24-byte record per
 // version, in the order served: the UUID's 16 bytes, then the version
 // key in Unix microseconds as a big-endian int64, or math.MinInt64 for
-// none. A record is 32 characters, a third of the array form's. Types
+// none. A record is 32 characters, about 55 % of the array form. Types
 // with any other item keep the array form, so one entry may mix both:
 //
 //	"objects":{"indicator":"a6e4EJ2tQdGAtADAT9QwyAAGS_U1rxXc","x-partner":[["not-a-uuid",1772366400000000]]}
