@@ -217,18 +217,24 @@ func parseUUID(dst []byte, s string) bool {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return false
 	}
-	_ = dst[15]
-	bad := byte(0)
-	for n, i := range uuidDigits {
-		hi, lo := hexValue[s[i]], hexValue[s[i+1]]
-		bad |= hi | lo
-		dst[n] = hi<<4 | lo&0xf
-	}
+	dst = dst[:16]
+	bad := hexBytes(dst[0:4], s[0:8]) | hexBytes(dst[4:6], s[9:13]) | hexBytes(dst[6:8], s[14:18]) |
+		hexBytes(dst[8:10], s[19:23]) | hexBytes(dst[10:16], s[24:36])
 	return bad&0xf0 == 0 // every digit below 16
 }
 
-// uuidDigits are where each byte's two digits start in a UUID's text.
-var uuidDigits = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+// hexBytes decodes the lowercase hexadecimal s (2×len(dst) digits) into
+// dst, returning the values looked up ORed: 0xff somewhere if a byte of s
+// is not a digit.
+func hexBytes(dst []byte, s string) (bad byte) {
+	s = s[:2*len(dst)]
+	for k := range dst {
+		hi, lo := hexValue[s[2*k]], hexValue[s[2*k+1]]
+		bad |= hi | lo
+		dst[k] = hi<<4 | lo&0xf
+	}
+	return bad
+}
 
 func appendUUIDText(b []byte, u []byte) []byte {
 	for i, c := range u[:16] {

@@ -539,3 +539,24 @@ func TestAppendRecords(t *testing.T) {
 		}
 	})
 }
+
+// parseUUID accepts exactly the canonical text, and gives back the bytes
+// that print as it.
+func TestParseUUID(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		// A UUID's text, sometimes with one byte changed.
+		b := []byte(uuidText(rapid.SliceOfN(rapid.Byte(), 16, 16).Draw(t, "uuid")))
+		if rapid.Bool().Draw(t, "change") {
+			b[rapid.IntRange(0, 35).Draw(t, "at")] = rapid.SampledFrom([]byte("0af-gAF/:`G\x00\xff")).Draw(t, "to")
+		}
+		s := string(b)
+		var u [16]byte
+		ok := parseUUID(u[:], s)
+		if ok != canonicalUUID.MatchString(s) {
+			t.Fatalf("parseUUID(%q) = %v", s, ok)
+		}
+		if ok && uuidText(u[:]) != s {
+			t.Fatalf("parseUUID(%q) gave %x", s, u)
+		}
+	})
+}
