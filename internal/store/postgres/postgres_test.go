@@ -514,7 +514,7 @@ func TestListPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := time.UnixMicro(1700000000010000)
-	for _, tc := range []struct {
+	cases := []struct {
 		name    string
 		q       store.Query
 		want    []string // substrings of the plan
@@ -526,7 +526,17 @@ func TestListPlans(t *testing.T) {
 		{"one type", store.Query{Types: []string{"malware"}}, []string{"Index Scan using versions_type"}, []string{"Sort", "Bitmap", "Seq Scan"}},
 		{"two types", store.Query{Types: []string{"malware", "tool"}}, []string{"Index Scan using versions_type", "Append"}, []string{"Bitmap", "Seq Scan"}},
 		{"ids", store.Query{IDs: []string{"indicator--x"}, Versions: store.VersionMatch{All: true}}, []string{"versions_key"}, []string{"Seq Scan", "versions_pkey", "versions_edge"}},
-	} {
+		{"ids last", store.Query{IDs: []string{"indicator--x", "malware--y"}, MetaOnly: true}, []string{"versions_key"}, []string{"Seq Scan", "versions_pkey", "versions_edge"}},
+		{"ids first", store.Query{IDs: []string{"indicator--x"}, Versions: store.VersionMatch{First: true}}, []string{"versions_key"}, []string{"Seq Scan", "versions_pkey", "versions_edge"}},
+		{"ids after", store.Query{IDs: []string{"indicator--x"}, AddedAfter: after}, []string{"versions_key"}, []string{"Seq Scan", "versions_pkey", "versions_edge"}},
+		{"ids and types", store.Query{IDs: []string{"indicator--x"}, Types: []string{"malware", "indicator"}}, []string{"versions_key"}, []string{"Seq Scan", "versions_pkey", "versions_edge", "versions_type"}},
+	}
+	run := func(t *testing.T, tc struct {
+		name    string
+		q       store.Query
+		want    []string
+		notWant []string
+	}) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.q.Limit = 1000
 			sql, args := listSQL(store.DefaultCollectionID, tc.q)
@@ -542,6 +552,21 @@ func TestListPlans(t *testing.T) {
 				}
 			}
 		})
+	}
+	for _, tc := range cases {
+		run(t, tc)
+	}
+	// The look-ups by id again once the table has statistics: an ingest's
+	// look-ups of the versions it replaces once walked versions_edge for
+	// every batch after autovacuum had analysed a large collection.
+	if _, err := db.pool.Exec(ctx, `ANALYZE versions`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		if len(tc.q.IDs) > 0 {
+			tc.name += " analysed"
+			run(t, tc)
+		}
 	}
 }
 

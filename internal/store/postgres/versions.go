@@ -372,9 +372,9 @@ func (db *DB) List(ctx context.Context, collection string, q store.Query) (store
 // listSQL builds List's query from the filters present, so that each
 // shape gets its own cached plan. q.Limit must be > 0.
 //
-// Without a type filter the query is one ordered range scan: of
-// versions_edge for "first"/"last", of the primary key for "all", or of
-// versions_key when ids are given. With one type it is an ordered range
+// With ids it reads their versions through versions_key and sorts them.
+// Otherwise, without a type filter the query is one ordered range scan:
+// of versions_edge for "first"/"last", of the primary key for "all". With one type it is an ordered range
 // scan of versions_type. With several types it is a UNION ALL of one such
 // scan per type, each stopped at the limit, merged by date_added: an ANY
 // over types would have to read and sort every matching version.
@@ -388,20 +388,21 @@ func listSQL(collection string, q store.Query) (string, []any) {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	var where strings.Builder
-	where.WriteString("coll = (SELECT seq FROM collections WHERE id = $1)")
+	// conds are the filters besides the collection and the ids.
+	var conds []string
 	if c := versionCond(q.Versions, &args); c != "" {
-		where.WriteString(" AND " + c)
+		conds = append(conds, c)
 	}
 	if !q.AddedAfter.IsZero() {
 		// date_added (whole µs) > AddedAfter  ⇔  date_added > floor(AddedAfter in µs)
-		where.WriteString(" AND date_added > " + arg(q.AddedAfter.UnixMicro()))
+		conds = append(conds, "date_added > "+arg(q.AddedAfter.UnixMicro()))
 	}
+	var ids string
 	if len(q.IDs) > 0 {
-		where.WriteString(" AND id = ANY(" + arg(q.IDs) + "::text[])")
+		ids = "id = ANY(" + arg(q.IDs) + "::text[])"
 	}
 	if len(q.SpecVersions) > 0 {
-		where.WriteString(" AND spec_version = ANY(" + arg(q.SpecVersions) + "::text[])")
+		conds = append(conds, "spec_version = ANY("+arg(q.SpecVersions)+"::text[])")
 	}
 	limit := q.Limit
 	if limit < math.MaxInt {
@@ -409,7 +410,31 @@ func listSQL(collection string, q store.Query) (string, []any) {
 	}
 	lim := arg(limit)
 
+	const inColl = "coll = (SELECT seq FROM collections WHERE id = $1)"
 	types := slices.Compact(slices.Sorted(slices.Values(q.Types)))
+	if ids != "" {
+		// Every version of the ids asked for, through versions_key (few
+		// rows), then the other filters, sorted. Left to itself the
+		// planner may walk versions_edge or versions_type in date_added
+		// order for the LIMIT and test every row against the ids
+		// (seconds per query on a large collection: an ingest's look-ups
+		// of what it replaces). MATERIALIZED keeps the filters, ORDER BY
+		// and LIMIT out of the scan.
+		if len(types) > 0 {
+			conds = append(conds, "type = ANY("+arg(types)+"::text[])")
+		}
+		outer := ""
+		if len(conds) > 0 {
+			outer = " WHERE " + strings.Join(conds, " AND ")
+		}
+		return "WITH m AS MATERIALIZED (SELECT " + cols + ", is_first FROM versions WHERE " + inColl + " AND " + ids + ") SELECT " + cols +
+			" FROM m" + outer + " ORDER BY date_added LIMIT " + lim, args
+	}
+	var where strings.Builder
+	where.WriteString(inColl)
+	for _, c := range conds {
+		where.WriteString(" AND " + c)
+	}
 	if len(types) <= 1 {
 		w := where.String()
 		if len(types) == 1 {
