@@ -18,7 +18,9 @@
 //   - Log: integrates appended entries into the tree (stored hashes and a
 //     signed checkpoint per extension, safe with several nodes), and
 //     proves inclusion (RFC 6962 section 2.1.1) and consistency (section
-//     2.1.2).
+//     2.1.2). Its Append takes the entries of responses; with a spool
+//     (OpenSpool, spool.go) they go to a node-local file first, one write
+//     per response, and reach the store many responses per transaction.
 //   - Verify: recomputes the whole tree from the stored entries and checks
 //     the stored hashes and every stored checkpoint.
 //   - Handler: the HTTP API (checkpoint, entries with inclusion proofs,
