@@ -2,6 +2,7 @@ package audit
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -46,45 +47,26 @@ type AcceptedList []Accepted
 // entry of about 150 KB); a larger change writes several.
 const maxAcceptedPerEntry = 1000
 
-// UnmarshalJSON reads the grouped form.
+// UnmarshalJSON reads the grouped form, each type's value a list or a
+// packed string whatever the entry's "v" (as Items does).
 func (l *AcceptedList) UnmarshalJSON(data []byte) error {
-	var grouped map[string][][]jsontext.Value
+	var grouped map[string]jsontext.Value
 	if err := json.Unmarshal(data, &grouped); err != nil {
 		return fmt.Errorf("accepted: %w", err)
 	}
 	var out AcceptedList
 	for _, typ := range slices.Sorted(mapKeys(grouped)) {
-		vs := grouped[typ]
-		if len(vs) == 0 {
-			return fmt.Errorf("accepted: type %q names no versions", typ)
+		var err error
+		switch v := grouped[typ]; v.Kind() {
+		case '"':
+			out, err = decodeAcceptedPacked(out, typ, v)
+		case '[':
+			out, err = decodeAcceptedList(out, typ, v)
+		default:
+			err = fmt.Errorf("accepted: type %q: %s is neither a packed string nor a list", typ, v)
 		}
-		for i, v := range vs {
-			if len(v) != 3 && len(v) != 4 {
-				return fmt.Errorf("accepted: %q version %d: %d members, want [id, added, sha256] or [id, added, sha256, version]", typ, i, len(v))
-			}
-			var rest, sum string
-			if v[0].Kind() != '"' || json.Unmarshal(v[0], &rest) != nil {
-				return fmt.Errorf("accepted: %q version %d: id %s is not a string", typ, i, v[0])
-			}
-			a := Accepted{ID: rest}
-			if typ != "" {
-				a.ID = typ + "--" + rest
-			}
-			added, err := decodeTime(v[1], FormatTime)
-			if err != nil {
-				return fmt.Errorf("accepted: %s added: %w", a.ID, err)
-			}
-			a.Added = added
-			if v[2].Kind() != '"' || json.Unmarshal(v[2], &sum) != nil {
-				return fmt.Errorf("accepted: %s: sha256 %s is not a string", a.ID, v[2])
-			}
-			a.SHA256 = sum
-			if len(v) == 4 {
-				if a.Version, err = decodeVersion(v[3]); err != nil {
-					return fmt.Errorf("accepted: %s version: %w", a.ID, err)
-				}
-			}
-			out = append(out, a)
+		if err != nil {
+			return err
 		}
 	}
 	if len(out) == 0 {
@@ -92,6 +74,83 @@ func (l *AcceptedList) UnmarshalJSON(data []byte) error {
 	}
 	*l = out
 	return nil
+}
+
+// decodeAcceptedList appends the versions of one type in the list form
+// (an array per version).
+func decodeAcceptedList(out AcceptedList, typ string, data jsontext.Value) (AcceptedList, error) {
+	var vs [][]jsontext.Value
+	if err := json.Unmarshal(data, &vs); err != nil {
+		return nil, fmt.Errorf("accepted: type %q: %w", typ, err)
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("accepted: type %q names no versions", typ)
+	}
+	for i, v := range vs {
+		if len(v) != 3 && len(v) != 4 {
+			return nil, fmt.Errorf("accepted: %q version %d: %d members, want [id, added, sha256] or [id, added, sha256, version]", typ, i, len(v))
+		}
+		var rest, sum string
+		if v[0].Kind() != '"' || json.Unmarshal(v[0], &rest) != nil {
+			return nil, fmt.Errorf("accepted: %q version %d: id %s is not a string", typ, i, v[0])
+		}
+		a := Accepted{ID: rest}
+		if typ != "" {
+			a.ID = typ + "--" + rest
+		}
+		added, err := decodeTime(v[1], FormatTime)
+		if err != nil {
+			return nil, fmt.Errorf("accepted: %s added: %w", a.ID, err)
+		}
+		a.Added = added
+		if v[2].Kind() != '"' || json.Unmarshal(v[2], &sum) != nil {
+			return nil, fmt.Errorf("accepted: %s: sha256 %s is not a string", a.ID, v[2])
+		}
+		a.SHA256 = sum
+		if len(v) == 4 {
+			if a.Version, err = decodeVersion(v[3]); err != nil {
+				return nil, fmt.Errorf("accepted: %s version: %w", a.ID, err)
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Packed accepted records (version 4): 16 bytes of UUID, 8 of date_added,
+// 32 of SHA-256, 8 of version key. 64 bytes are not a whole number of
+// base64 quanta, so a type's records are encoded (and decoded) together.
+const acceptedRecord = 64
+
+// decodeAcceptedPacked appends the versions of one type in the packed
+// form (a JSON string, version 4).
+func decodeAcceptedPacked(out AcceptedList, typ string, v jsontext.Value) (AcceptedList, error) {
+	raw, err := unpackRecords("accepted", typ, v, acceptedRecord)
+	if err != nil {
+		return nil, err
+	}
+	for r := 0; len(raw) > 0; r++ {
+		rec := raw[:acceptedRecord]
+		raw = raw[acceptedRecord:]
+		added := int64(binary.BigEndian.Uint64(rec[16:24]))
+		if added > maxExactMicros || added < -maxExactMicros {
+			return nil, fmt.Errorf("accepted: type %q: record %d: added %d µs is outside ±2^53", typ, r, added)
+		}
+		id := make([]byte, 0, len(typ)+2+36)
+		id = append(id, typ...)
+		id = append(id, '-', '-')
+		id = appendUUIDText(id, rec[:16])
+		a := Accepted{ID: string(id), Added: FormatTime(time.UnixMicro(added)), SHA256: hex.EncodeToString(rec[24:56])}
+		switch us := int64(binary.BigEndian.Uint64(rec[56:])); {
+		case us == noVersionKey:
+		case us > maxExactMicros || us < -maxExactMicros:
+			return nil, fmt.Errorf("accepted: type %q: record %d: version %d µs is outside ±2^53", typ, r, us)
+		default:
+			a.Version = stix.FormatTimestamp(time.UnixMicro(us))
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // acceptedKey is one Accepted prepared for encoding.
@@ -165,61 +224,162 @@ func appendTimeKey(b []byte, k *objKey) []byte {
 	return appendString(b, k.str)
 }
 
-// appendAccepted writes keys in the grouped form: grouped by type, in
-// their order within a type.
-func appendAccepted(b []byte, keys []acceptedKey) []byte {
+// putAcceptedRecord writes the packed record of k to rec (at least
+// acceptedRecord long) and reports whether k is packable: a canonical
+// UUID, added and version key (if any) whole microseconds within ±2^53
+// (form 1), and a SHA-256 of 64 lowercase hexadecimal digits when given
+// as text.
+func putAcceptedRecord(rec []byte, k *acceptedKey) bool {
+	rec = rec[:acceptedRecord]
+	if k.added.form != 1 || k.version.form == 2 || !parseUUID(rec[:16], k.rest) {
+		return false
+	}
+	binary.BigEndian.PutUint64(rec[16:24], uint64(k.added.micros))
+	if k.sumHex != "" {
+		if len(k.sumHex) != 2*sha256.Size || hexBytes(rec[24:56], k.sumHex)&0xf0 != 0 {
+			return false
+		}
+	} else {
+		copy(rec[24:56], k.sum[:])
+	}
+	us := int64(noVersionKey)
+	if k.version.form == 1 {
+		us = k.version.micros
+	}
+	binary.BigEndian.PutUint64(rec[56:], uint64(us))
+	return true
+}
+
+// acceptedPlan is how appendAccepted writes a list of keys: by type, and
+// which types are packed.
+type acceptedPlan struct {
+	order []int         // indexes of the keys by type, in their order within a type
+	runs  []acceptedRun // one per type, in ascending order
+	recs  []byte        // the record of keys[order[n]] at n*acceptedRecord, in packed runs
+}
+
+type acceptedRun struct {
+	start, end int // order[start:end]
+	packed     bool
+}
+
+// planAccepted groups keys by type and, with pack (version 4), writes
+// the records of each type to recs (reused when large enough) as long as
+// all its keys are packable.
+func planAccepted(keys []acceptedKey, pack bool, recs []byte) acceptedPlan {
+	p := acceptedPlan{order: byType(len(keys), func(i int) string { return keys[i].typ })}
+	if pack {
+		if cap(recs) < acceptedRecord*len(keys) {
+			recs = make([]byte, acceptedRecord*len(keys))
+		}
+		p.recs = recs[:acceptedRecord*len(keys)]
+	}
+	for start := 0; start < len(p.order); {
+		typ := keys[p.order[start]].typ
+		end := start + 1
+		for end < len(p.order) && keys[p.order[end]].typ == typ {
+			end++
+		}
+		packed := pack && typ != ""
+		for n := start; packed && n < end; n++ {
+			packed = putAcceptedRecord(p.recs[n*acceptedRecord:], &keys[p.order[n]])
+		}
+		p.runs = append(p.runs, acceptedRun{start: start, end: end, packed: packed})
+		start = end
+	}
+	return p
+}
+
+// size is about the bytes appendTo writes (exact for packed types).
+func (p *acceptedPlan) size(keys []acceptedKey) int {
+	n := 2
+	for _, r := range p.runs {
+		n += len(keys[p.order[r.start]].typ) + 4
+		if r.packed {
+			n += ((r.end-r.start)*acceptedRecord*8 + 5) / 6
+		} else {
+			n += 150 * (r.end - r.start)
+		}
+	}
+	return n
+}
+
+// appendTo writes the keys grouped by type: each packed type as one
+// string of its records, any other as a list of one array per version.
+func (p *acceptedPlan) appendTo(b []byte, keys []acceptedKey) []byte {
 	b = append(b, '{')
-	prev := ""
-	for n, i := range byType(len(keys), func(i int) string { return keys[i].typ }) {
-		k := &keys[i]
-		switch {
-		case n == 0:
-		case k.typ != prev:
-			b = append(b, "],"...)
-		default:
+	for i, r := range p.runs {
+		if i > 0 {
 			b = append(b, ',')
 		}
-		if n == 0 || k.typ != prev {
-			b = appendString(b, k.typ)
-			b = append(b, ':', '[')
-			prev = k.typ
+		b = appendString(b, keys[p.order[r.start]].typ)
+		b = append(b, ':')
+		if r.packed {
+			b = append(b, '"')
+			b = appendBase64URL(b, p.recs[r.start*acceptedRecord:r.end*acceptedRecord])
+			b = append(b, '"')
+			continue
 		}
 		b = append(b, '[')
-		b = appendString(b, k.rest)
-		b = append(b, ',')
-		b = appendTimeKey(b, &k.added)
-		b = append(b, ',')
-		if k.sumHex != "" {
-			b = appendString(b, k.sumHex)
-		} else {
-			b = append(b, '"')
-			b = hex.AppendEncode(b, k.sum[:])
-			b = append(b, '"')
+		for n := r.start; n < r.end; n++ {
+			if n > r.start {
+				b = append(b, ',')
+			}
+			b = appendAcceptedArray(b, &keys[p.order[n]])
 		}
-		if k.version.form != 0 {
-			b = append(b, ',')
-			b = appendTimeKey(b, &k.version)
-		}
-		b = append(b, ']')
-	}
-	if len(keys) > 0 {
 		b = append(b, ']')
 	}
 	return append(b, '}')
 }
 
+// appendAcceptedArray writes one version in the list form.
+func appendAcceptedArray(b []byte, k *acceptedKey) []byte {
+	b = append(b, '[')
+	b = appendString(b, k.rest)
+	b = append(b, ',')
+	b = appendTimeKey(b, &k.added)
+	b = append(b, ',')
+	if k.sumHex != "" {
+		b = appendString(b, k.sumHex)
+	} else {
+		b = append(b, '"')
+		b = hex.AppendEncode(b, k.sum[:])
+		b = append(b, '"')
+	}
+	if k.version.form != 0 {
+		b = append(b, ',')
+		b = appendTimeKey(b, &k.version)
+	}
+	return append(b, ']')
+}
+
+// appendAccepted writes keys in the grouped form, packing (pack: version
+// 4) each type whose keys are all packable.
+func appendAccepted(b []byte, keys []acceptedKey, pack bool) []byte {
+	p := planAccepted(keys, pack, nil)
+	return p.appendTo(b, keys)
+}
+
 // acceptedEntries encodes the accepted entries of one put directly from
 // the keys, at most maxAcceptedPerEntry versions each, in order. The
-// bytes are Encode's of the same entry (TestRecordAccepted).
+// bytes are Encode's of the same entry (TestRecordAccepted). This runs
+// for every batch stored: each UUID and digest goes straight into one
+// records buffer, reused across entries, and each entry's bytes are one
+// allocation of about the right size.
 func acceptedEntries(actor, t, collection, source string, keys []acceptedKey) [][]byte {
-	var out [][]byte
+	var (
+		out  [][]byte
+		recs []byte
+	)
 	for len(keys) > 0 {
 		chunk := keys[:min(maxAcceptedPerEntry, len(keys))]
 		keys = keys[len(chunk):]
-		w := objWriter{b: make([]byte, 0, 200+150*len(chunk))}
+		p := planAccepted(chunk, SchemaVersion >= 4, recs)
+		recs = p.recs
+		w := objWriter{b: make([]byte, 0, 128+len(actor)+len(t)+len(collection)+len(source)+p.size(chunk))}
 		w.b = append(w.b, '{')
 		w.key("accepted")
-		w.b = appendAccepted(w.b, chunk)
+		w.b = p.appendTo(w.b, chunk)
 		w.str("actor", actor)
 		w.str("collection", collection)
 		w.key("kind")

@@ -3,7 +3,11 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -92,9 +96,40 @@ func TestRecordAccepted(t *testing.T) {
 	if len(got) != len(want) || !reflect.DeepEqual(byID(got), byID(want)) {
 		t.Fatalf("entries name %d versions, want %d; first %+v", len(got), len(want), got[:3])
 	}
-	if !strings.Contains(string(out[0]), `"ipv4-addr":[["`+uuidN(7)+`",`) || strings.Count(string(out[0]), `"2026-03-01T12:00:00.003000007Z"`) != 1 {
+	// The first entry's indicators stay arrays (one version key has
+	// nanoseconds); its one ipv4-addr, without a version key, is packed,
+	// and so are the second entry's four indicators.
+	ipRec := acceptedRec(t, uuidN(7), t0.Add(time.Hour+2*time.Microsecond).UnixMicro(), ObjectSHA256(ip.Raw), math.MinInt64)
+	if !strings.Contains(string(out[0]), `"indicator":[["`+uuidN(0)+`",`) || strings.Count(string(out[0]), `"2026-03-01T12:00:00.003000007Z"`) != 1 ||
+		!strings.Contains(string(out[0]), `,"ipv4-addr":"`+base64.RawURLEncoding.EncodeToString(ipRec)+`"},`) {
 		t.Errorf("unversioned object or nanosecond version not in the expected form:\n%.600s", out[0])
 	}
+	var recs []byte
+	for i := n - 4; i < n; i++ {
+		o := c.Objects[i]
+		recs = append(recs, acceptedRec(t, uuidN(i), c.Outcomes[i].DateAdded.UnixMicro(), ObjectSHA256(o.Raw), o.Version().UnixMicro())...)
+	}
+	if want := `{"accepted":{"indicator":"` + base64.RawURLEncoding.EncodeToString(recs) + `"},"actor":"de",`; !strings.HasPrefix(string(out[1]), want) {
+		t.Errorf("second entry:\n%s\nwant it to start\n%s", out[1], want)
+	}
+}
+
+// acceptedRec is the packed record of one version, built from its parts
+// with encoding/hex and encoding/binary rather than the package's own
+// parsers.
+func acceptedRec(t testing.TB, uuid string, added int64, sum string, version int64) []byte {
+	t.Helper()
+	u, err := hex.DecodeString(strings.ReplaceAll(uuid, "-", ""))
+	if err != nil || len(u) != 16 {
+		t.Fatalf("uuid %q: %v", uuid, err)
+	}
+	d, err := hex.DecodeString(sum)
+	if err != nil || len(d) != 32 {
+		t.Fatalf("sha256 %q: %v", sum, err)
+	}
+	rec := binary.BigEndian.AppendUint64(u, uint64(added))
+	rec = append(rec, d...)
+	return binary.BigEndian.AppendUint64(rec, uint64(version))
 }
 
 // Any accepted list encodes canonically and decodes back to itself.

@@ -203,7 +203,7 @@ func (e *Entry) appendTo(b []byte) []byte {
 	w := objWriter{b: append(b, '{')}
 	if len(e.Accepted) > 0 {
 		w.key("accepted")
-		w.b = appendAccepted(w.b, e.Accepted.keys())
+		w.b = appendAccepted(w.b, e.Accepted.keys(), e.V >= 4)
 	}
 	w.str("action", e.Action)
 	w.str("actor", e.Actor)

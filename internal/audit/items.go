@@ -153,30 +153,9 @@ var packedEncoding = base64.RawURLEncoding.Strict()
 // decodePacked appends the items of one type in the packed form (a JSON
 // string, version 4).
 func decodePacked(out []Item, typ string, v jsontext.Value) ([]Item, error) {
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return nil, fmt.Errorf("objects: type %q: %w", typ, err)
-	}
-	switch {
-	case typ == "":
-		return nil, errors.New(`objects: the type "" is never packed`)
-	case s == "":
-		return nil, fmt.Errorf("objects: type %q: empty packed string", typ)
-	}
-	// The decoder skips line breaks; the alphabet has none.
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		return nil, fmt.Errorf("objects: type %q: record %d: a line break is not base64url", typ, i/packedChars)
-	}
-	raw, err := packedEncoding.DecodeString(s)
+	raw, err := unpackRecords("objects", typ, v, packedRecord)
 	if err != nil {
-		var ce base64.CorruptInputError
-		if errors.As(err, &ce) {
-			return nil, fmt.Errorf("objects: type %q: record %d: not unpadded base64url: %w", typ, int(ce)/packedChars, err)
-		}
-		return nil, fmt.Errorf("objects: type %q: %w", typ, err)
-	}
-	if len(raw)%packedRecord != 0 {
-		return nil, fmt.Errorf("objects: type %q: record %d has %d bytes, not %d", typ, len(raw)/packedRecord, len(raw)%packedRecord, packedRecord)
+		return nil, err
 	}
 	for r := 0; len(raw) > 0; r++ {
 		rec := raw[:packedRecord]
@@ -196,6 +175,42 @@ func decodePacked(out []Item, typ string, v jsontext.Value) ([]Item, error) {
 		out = append(out, it)
 	}
 	return out, nil
+}
+
+// unpackRecords decodes the packed string v of type typ (a JSON string)
+// into whole records of size bytes, strictly: the unpadded base64url of
+// at least one record, without line breaks, with zero trailing bits.
+// Errors start with what (the entry's member) and name the type and the
+// record where decoding failed.
+func unpackRecords(what, typ string, v jsontext.Value, size int) ([]byte, error) {
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return nil, fmt.Errorf("%s: type %q: %w", what, typ, err)
+	}
+	switch {
+	case typ == "":
+		return nil, fmt.Errorf(`%s: the type "" is never packed`, what)
+	case s == "":
+		return nil, fmt.Errorf("%s: type %q: empty packed string", what, typ)
+	}
+	// The record a character at i belongs to: 6 bits per character.
+	record := func(i int) int { return i * 6 / 8 / size }
+	// The decoder skips line breaks; the alphabet has none.
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return nil, fmt.Errorf("%s: type %q: record %d: a line break is not base64url", what, typ, record(i))
+	}
+	raw, err := packedEncoding.DecodeString(s)
+	if err != nil {
+		var ce base64.CorruptInputError
+		if errors.As(err, &ce) {
+			return nil, fmt.Errorf("%s: type %q: record %d: not unpadded base64url: %w", what, typ, record(int(ce)), err)
+		}
+		return nil, fmt.Errorf("%s: type %q: %w", what, typ, err)
+	}
+	if len(raw)%size != 0 {
+		return nil, fmt.Errorf("%s: type %q: record %d has %d bytes, not %d", what, typ, len(raw)/size, len(raw)%size, size)
+	}
+	return raw, nil
 }
 
 // hexValue is each byte's value as a lowercase hexadecimal digit, 0xff
@@ -264,17 +279,30 @@ func putRecord(rec *[packedRecord]byte, rest string, us int64) bool {
 
 const base64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
-// appendRecords appends whole records in base64url: what
-// packedEncoding.AppendEncode does, without its per-call work, as the
-// records are encoded one or a few at a time (TestAppendRecords).
+// appendRecords appends whole records in base64url (TestAppendRecords).
 func appendRecords(b []byte, recs []byte) []byte {
-	n := len(recs) / packedRecord * packedChars
+	return appendBase64URL(b, recs[:len(recs)/packedRecord*packedRecord])
+}
+
+// appendBase64URL appends src in unpadded base64url: what
+// packedEncoding.AppendEncode does, without its per-call work, as
+// records are encoded one or a few at a time.
+func appendBase64URL(b []byte, src []byte) []byte {
+	n := (len(src)*8 + 5) / 6
 	b = slices.Grow(b, n)
 	out := b[len(b) : len(b)+n]
-	for len(recs) >= 3 && len(out) >= 4 {
-		v := uint(recs[0])<<16 | uint(recs[1])<<8 | uint(recs[2])
+	for len(src) >= 3 && len(out) >= 4 {
+		v := uint(src[0])<<16 | uint(src[1])<<8 | uint(src[2])
 		out[0], out[1], out[2], out[3] = base64URL[v>>18&63], base64URL[v>>12&63], base64URL[v>>6&63], base64URL[v&63]
-		recs, out = recs[3:], out[4:]
+		src, out = src[3:], out[4:]
+	}
+	switch len(src) {
+	case 2:
+		v := uint(src[0])<<16 | uint(src[1])<<8
+		out[0], out[1], out[2] = base64URL[v>>18&63], base64URL[v>>12&63], base64URL[v>>6&63]
+	case 1:
+		v := uint(src[0]) << 16
+		out[0], out[1] = base64URL[v>>18&63], base64URL[v>>12&63]
 	}
 	return b[:len(b)+n]
 }
