@@ -203,6 +203,9 @@ func unpackRecords(what, typ string, v jsontext.Value, size int) ([]byte, error)
 	if err != nil {
 		var ce base64.CorruptInputError
 		if errors.As(err, &ce) {
+			if i := int(ce); i > 0 && i < len(s) && s[i] == '=' { // after the record it pads
+				return nil, fmt.Errorf("%s: type %q: record %d: = padding is not unpadded base64url", what, typ, record(i-1))
+			}
 			return nil, fmt.Errorf("%s: type %q: record %d: not unpadded base64url: %w", what, typ, record(int(ce)), err)
 		}
 		return nil, fmt.Errorf("%s: type %q: %w", what, typ, err)
