@@ -71,6 +71,20 @@ func sampleEntries() []Entry {
 				{ID: "indicator--" + strings.ToUpper(uuidN(10)), Version: "2026-03-01T12:00:00.000Z"}, // not canonical: arrays
 				{ID: "ipv4-addr--9b2c4a7e-31f0-4d6a-b5e8-0c1d2e3f4a5b"},
 			}},
+		// Accepted entries of version 4: packed types (with and without
+		// version keys) beside list ones (a nanosecond version key, an
+		// uppercase digest, an id that is not a UUID).
+		{Kind: KindAccepted, V: 4, Time: t, Actor: "a1", Source: "a1", Collection: "c1", Accepted: AcceptedList{
+			{ID: "indicator--6ba7b810-9dad-41d1-80b4-00c04fd430c8", Version: "2026-03-01T12:00:00.001500Z", Added: "2026-03-01T12:00:00.123456Z", SHA256: ObjectSHA256([]byte("{}"))},
+			{ID: "indicator--" + uuidN(2), Added: "2026-03-01T12:00:00.123457Z", SHA256: ObjectSHA256([]byte("[]"))},
+			{ID: "ipv4-addr--9b2c4a7e-31f0-4d6a-b5e8-0c1d2e3f4a5b", Added: "2026-03-01T12:00:00.123458Z", SHA256: ObjectSHA256([]byte("1"))},
+			{ID: "malware--" + uuidN(5), Version: "2026-03-01T12:00:00.000000001Z", Added: "2026-03-01T12:00:00.123459Z", SHA256: ObjectSHA256([]byte("2"))},
+			{ID: "tool--" + uuidN(6), Version: "2026-03-01T12:00:00.000Z", Added: "2026-03-01T12:00:00.123460Z", SHA256: strings.ToUpper(ObjectSHA256([]byte("3")))},
+			{ID: "x-partner--not-a-uuid", Version: "2026-03-01T12:00:00.000Z", Added: "2026-03-01T12:00:00.123461Z", SHA256: ObjectSHA256([]byte("4"))},
+		}},
+		{Kind: KindAccepted, V: 4, Time: t, Actor: "a1", Source: "a1", Collection: "c1", Accepted: AcceptedList{
+			{ID: "indicator--6ba7b810-9dad-41d1-80b4-00c04fd430c8", Version: "2026-03-01T12:00:00.001500Z", Added: "2026-03-01T12:00:00.123456Z", SHA256: ObjectSHA256([]byte("{}"))},
+		}},
 	}
 }
 
