@@ -25,9 +25,10 @@ type Accepted struct {
 }
 
 // AcceptedList is the "accepted" member of an accepted entry (schema
-// version 3): the versions one store change stored for one source,
-// grouped by STIX type like the objects of served entries (Items). Under
-// each type, one array per version, in the order stored:
+// version 3 and later): the versions one store change stored for one
+// source, grouped by STIX type like the objects of served entries
+// (Items). In version 3, under each type, one array per version, in the
+// order stored:
 //
 //	[uuid, added, sha256]           an object without a version key
 //	[uuid, added, sha256, version]  any other
@@ -38,9 +39,28 @@ type Accepted struct {
 //
 //	"accepted":{"indicator":[["<uuid>",1772366400123456,"2694…d086",1772366400000000]]}
 //
+// Version 4 writes a type as one string instead (packed) when every
+// version of it is packable: a canonical UUID (as for Items), added and
+// version key (if any) whole microseconds within ±2^53, and a digest of
+// exactly 64 lowercase hexadecimal digits. The string is the unpadded
+// base64url of the concatenated 64-byte records, one per version in the
+// order stored: the UUID's 16 bytes, added in Unix microseconds
+// (big-endian int64), the 32 bytes of the SHA-256, the version key in
+// Unix microseconds or math.MinInt64 for none. 64 bytes are not a whole
+// number of base64 groups, so the string is encoded and decoded whole
+// (n records take ceil(256n/3) characters) and must decode to a whole
+// number of records. A record is about 60 % of the array form; other
+// types keep the array form, so one entry may mix both:
+//
+//	"accepted":{"indicator":"a6e4EJ2tQdGAtADAT9QwyAAGS_U1sPJARBNvo1WzZ4oRRq0W9-hknpT7T8If536DEMBg9hyq_4oABkv1Na8V3A","x-partner":[["not-a-uuid",1772366400123461,"4b22…bf8a",1772366400000000]]}
+//
+// Decoding reads either form under any type whatever the entry's "v";
+// only comparing Encode with the bytes checks the form (Encode packs
+// exactly the types it can when v >= 4).
+//
 // Version 1 and 2 logs record each version as its own object.accepted
-// entry instead; this form is about 60 % smaller per version and makes one
-// tree leaf of a whole batch.
+// entry instead; the version 3 form is about 60 % smaller per version
+// and makes one tree leaf of a whole batch.
 type AcceptedList []Accepted
 
 // maxAcceptedPerEntry bounds the versions one accepted entry names (an

@@ -23,11 +23,14 @@ import (
 // Unix microseconds (see Items); every other field is as in version 1.
 // Version 3 records the versions a change stores in accepted entries,
 // many versions each (see AcceptedList), instead of one object.accepted
-// entry per version. Version 4 changes only the "objects" of served and
+// entry per version. Version 4 changes the "objects" of served and
 // denied entries again: the versions of a type whose ids end in
 // canonical UUIDs and whose version keys are whole microseconds within
-// ±2^53 are one string of packed 24-byte records (see Items). ParseEntry
-// reads all four; Encode writes the form of e.V.
+// ±2^53 are one string of packed 24-byte records (see Items); and the
+// accepted member of accepted entries likewise, one string of 64-byte
+// records (UUID, date_added, SHA-256, version key) for each type whose
+// versions can all be packed (see AcceptedList). ParseEntry reads all
+// four; Encode writes the form of e.V.
 const SchemaVersion = 4
 
 // Entry kinds ("kind").
