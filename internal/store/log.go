@@ -52,6 +52,35 @@ type Change struct {
 // should be quick.
 type Recorder func(ctx context.Context, c Change) ([][]byte, error)
 
+// Recorded is what a Recorder call returned.
+type Recorded struct {
+	Entries [][]byte
+	Err     error
+}
+
+// RecordAsync calls r (nil: none, no entries) with c, on a goroutine of
+// its own when async, and delivers the result on the channel: a backend
+// computes a large change's entries (hashing every object) while it
+// writes the change's rows. The caller must not change c until the
+// result has arrived.
+func RecordAsync(ctx context.Context, r Recorder, c Change, async bool) <-chan Recorded {
+	ch := make(chan Recorded, 1)
+	call := func() {
+		if r == nil {
+			ch <- Recorded{}
+			return
+		}
+		entries, err := r(ctx, c)
+		ch <- Recorded{entries, err}
+	}
+	if async && r != nil {
+		go call()
+	} else {
+		call()
+	}
+	return ch
+}
+
 // Checkpoint is a signed statement of the log's tree size and root.
 type Checkpoint struct {
 	Size int64

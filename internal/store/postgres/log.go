@@ -45,19 +45,21 @@ func (db *DB) SetRecorder(r store.Recorder) { db.recorder = r }
 // recordEntries calls the recorder (if any) with c. nil entries (not an
 // error) when there is no recorder or it logs nothing for c.
 func (db *DB) recordEntries(ctx context.Context, c store.Change) ([][]byte, error) {
-	if db.recorder == nil {
-		return nil, nil
+	return recordedEntries(<-store.RecordAsync(ctx, db.recorder, c, false))
+}
+
+// recordedEntries returns the entries of a recorder's result, nil ones
+// as empty (NOT NULL).
+func recordedEntries(r store.Recorded) ([][]byte, error) {
+	if r.Err != nil {
+		return nil, fmt.Errorf("audit recorder: %w", r.Err)
 	}
-	entries, err := db.recorder(ctx, c)
-	if err != nil {
-		return nil, fmt.Errorf("audit recorder: %w", err)
-	}
-	for i, e := range entries {
+	for i, e := range r.Entries {
 		if e == nil {
-			entries[i] = []byte{} // NOT NULL
+			r.Entries[i] = []byte{}
 		}
 	}
-	return entries, nil
+	return r.Entries, nil
 }
 
 // record calls the recorder with c and appends its entries in tx.

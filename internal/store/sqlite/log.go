@@ -82,47 +82,20 @@ func (db *DB) record(ctx context.Context, tx *sql.Tx, c store.Change) error {
 	return nil
 }
 
-// recorded is what a recorder call returned.
-type recorded struct {
-	entries [][]byte
-	err     error
-}
-
 // asyncRecordMin is the least number of new versions for which Put runs
-// the recorder on its own goroutine.
+// the recorder on its own goroutine (store.RecordAsync).
 const asyncRecordMin = 256
 
-// recordAsync calls the recorder (if any) with c, on another goroutine
-// when c stores at least asyncRecordMin versions; the result arrives on
-// the channel. The caller must not change c until then.
-func (db *DB) recordAsync(ctx context.Context, c store.Change, versions int) <-chan recorded {
-	ch := make(chan recorded, 1)
-	call := func() {
-		if db.recorder == nil {
-			ch <- recorded{}
-			return
-		}
-		entries, err := db.recorder(ctx, c)
-		ch <- recorded{entries, err}
-	}
-	if versions >= asyncRecordMin && db.recorder != nil {
-		go call()
-	} else {
-		call()
-	}
-	return ch
-}
-
-// appendRecorded appends what recordAsync returned in tx.
-func (db *DB) appendRecorded(ctx context.Context, tx *sql.Tx, r recorded) error {
+// appendRecorded appends what store.RecordAsync returned in tx.
+func (db *DB) appendRecorded(ctx context.Context, tx *sql.Tx, r store.Recorded) error {
 	if db.recorder == nil {
 		return nil
 	}
-	if r.err != nil {
-		return fmt.Errorf("audit recorder: %w", r.err)
+	if r.Err != nil {
+		return fmt.Errorf("audit recorder: %w", r.Err)
 	}
-	if _, err := db.appendEntries(ctx, tx, r.entries); err != nil {
-		return fmt.Errorf("append %d audit log entries: %w", len(r.entries), err)
+	if _, err := db.appendEntries(ctx, tx, r.Entries); err != nil {
+		return fmt.Errorf("append %d audit log entries: %w", len(r.Entries), err)
 	}
 	return nil
 }

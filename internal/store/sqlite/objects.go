@@ -260,7 +260,7 @@ func (db *DB) putIn(ctx context.Context, tx *sql.Tx, collection, source string, 
 	// per version) runs on another goroutine while SQLite inserts the
 	// rows, so that it is not on the single writer's path. Its entries
 	// are appended below, in this transaction.
-	entries := db.recordAsync(ctx, change, len(rows))
+	entries := store.RecordAsync(ctx, db.recorder, change, len(rows) >= asyncRecordMin)
 	if err := clearFlag(ctx, tx, "is_first", seq, clearFirst); err != nil {
 		return nil, err
 	}
