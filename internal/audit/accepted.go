@@ -4,9 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -70,27 +68,9 @@ const maxAcceptedPerEntry = 1000
 // UnmarshalJSON reads the grouped form, each type's value a list or a
 // packed string whatever the entry's "v" (as Items does).
 func (l *AcceptedList) UnmarshalJSON(data []byte) error {
-	var grouped map[string]jsontext.Value
-	if err := json.Unmarshal(data, &grouped); err != nil {
-		return fmt.Errorf("accepted: %w", err)
-	}
-	var out AcceptedList
-	for _, typ := range slices.Sorted(mapKeys(grouped)) {
-		var err error
-		switch v := grouped[typ]; v.Kind() {
-		case '"':
-			out, err = decodeAcceptedPacked(out, typ, v)
-		case '[':
-			out, err = decodeAcceptedList(out, typ, v)
-		default:
-			err = fmt.Errorf("accepted: type %q: %s is neither a packed string nor a list", typ, v)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if len(out) == 0 {
-		return errors.New("accepted: empty")
+	out, err := decodeGrouped(data, "accepted", decodeAcceptedPacked, decodeAcceptedList)
+	if err != nil {
+		return err
 	}
 	*l = out
 	return nil

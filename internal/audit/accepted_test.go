@@ -148,16 +148,7 @@ func TestAcceptedProperty(t *testing.T) {
 				Added: tm.Draw(t, "added"), SHA256: str.Draw(t, "sha")})
 		}
 		b := Encode(&e)
-		if got := canonicalByMap(t, b); !bytes.Equal(got, b) {
-			t.Fatalf("not canonical:\n%s\n%s", b, got)
-		}
-		back, err := ParseEntry(b)
-		if err != nil {
-			t.Fatalf("%s: %v", b, err)
-		}
-		if again := Encode(&back); !bytes.Equal(again, b) {
-			t.Fatalf("re-encoding differs:\n%s\n%s", b, again)
-		}
+		back := roundTrip(t, b)
 		if len(back.Accepted) != len(e.Accepted) {
 			t.Fatalf("%d versions back, want %d", len(back.Accepted), len(e.Accepted))
 		}
@@ -291,16 +282,7 @@ func TestAcceptedV4RoundTrip(t *testing.T) {
 			e.Accepted = append(e.Accepted, a)
 		}
 		b := Encode(&e)
-		if got := canonicalByMap(t, b); !bytes.Equal(got, b) {
-			t.Fatalf("not canonical:\n%s\n%s", b, got)
-		}
-		back, err := ParseEntry(b)
-		if err != nil {
-			t.Fatalf("%s: %v", b, err)
-		}
-		if again := Encode(&back); !bytes.Equal(again, b) {
-			t.Fatalf("re-encoding differs:\n%s\n%s", b, again)
-		}
+		back := roundTrip(t, b)
 		want := slices.Clone(e.Accepted)
 		slices.SortStableFunc(want, func(x, y Accepted) int {
 			tx, _ := splitID(x.ID)

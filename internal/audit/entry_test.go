@@ -125,6 +125,23 @@ func canonicalByMap(t *rapid.T, data []byte) []byte {
 	return out
 }
 
+// roundTrip checks that b, an encoded entry, is canonical (as
+// canonicalByMap has it), parses, and re-encodes to itself, and returns
+// the parsed entry.
+func roundTrip(t *rapid.T, b []byte) Entry {
+	if got := canonicalByMap(t, b); !bytes.Equal(got, b) {
+		t.Fatalf("not canonical:\n%s\n%s", b, got)
+	}
+	e, err := ParseEntry(b)
+	if err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if again := Encode(&e); !bytes.Equal(again, b) {
+		t.Fatalf("re-encoding differs:\n%s\n%s", b, again)
+	}
+	return e
+}
+
 func TestEncodeCanonical(t *testing.T) {
 	for _, e := range sampleEntries() {
 		b := Encode(&e)
@@ -175,17 +192,7 @@ func TestEncodeProperty(t *testing.T) {
 		if len(e.Rules) == 0 {
 			e.Rules = nil
 		}
-		b := Encode(&e)
-		if got := canonicalByMap(t, b); !bytes.Equal(got, b) {
-			t.Fatalf("not canonical:\n%s\n%s", b, got)
-		}
-		back, err := ParseEntry(b)
-		if err != nil {
-			t.Fatalf("%s: %v", b, err)
-		}
-		if !bytes.Equal(Encode(&back), b) {
-			t.Fatalf("re-encoding differs:\n%s\n%s", b, Encode(&back))
-		}
+		roundTrip(t, Encode(&e))
 	})
 }
 

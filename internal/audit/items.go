@@ -73,28 +73,9 @@ func (its *Items) UnmarshalJSON(data []byte) error {
 		*its = l
 		return nil
 	}
-	// Duplicate names are rejected by json.Unmarshal.
-	var grouped map[string]jsontext.Value
-	if err := json.Unmarshal(data, &grouped); err != nil {
-		return fmt.Errorf("objects: %w", err)
-	}
-	var out []Item
-	for _, typ := range slices.Sorted(mapKeys(grouped)) {
-		var err error
-		switch v := grouped[typ]; v.Kind() {
-		case '"':
-			out, err = decodePacked(out, typ, v)
-		case '[':
-			out, err = decodeTypeList(out, typ, v)
-		default:
-			err = fmt.Errorf("objects: type %q: %s is neither a packed string nor a list", typ, v)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if len(out) == 0 {
-		return errors.New("objects: empty")
+	out, err := decodeGrouped(data, "objects", decodePacked, decodeTypeList)
+	if err != nil {
+		return err
 	}
 	*its = out
 	return nil
@@ -308,6 +289,36 @@ func appendBase64URL(b []byte, src []byte) []byte {
 		out[0], out[1] = base64URL[v>>18&63], base64URL[v>>12&63]
 	}
 	return b[:len(b)+n]
+}
+
+// decodeGrouped reads a JSON object of STIX types (ascending) whose
+// values are a packed string or a list, appending each type's items with
+// packed or list; what names the member in errors. Duplicate names are
+// rejected by json.Unmarshal; no items at all is an error.
+func decodeGrouped[S ~[]T, T any](data []byte, what string, packed, list func(S, string, jsontext.Value) (S, error)) (S, error) {
+	var grouped map[string]jsontext.Value
+	if err := json.Unmarshal(data, &grouped); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	var out S
+	for _, typ := range slices.Sorted(mapKeys(grouped)) {
+		var err error
+		switch v := grouped[typ]; v.Kind() {
+		case '"':
+			out, err = packed(out, typ, v)
+		case '[':
+			out, err = list(out, typ, v)
+		default:
+			err = fmt.Errorf("%s: type %q: %s is neither a packed string nor a list", what, typ, v)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: empty", what)
+	}
+	return out, nil
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
