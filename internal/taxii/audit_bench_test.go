@@ -137,6 +137,23 @@ func BenchmarkPagingAudit(b *testing.B) {
 			audited.srv = httptest.NewServer(server.New(st, server.Config{Rate: -1, Audit: lg,
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
 			b.Cleanup(audited.srv.Close)
+			// One untimed pass over the collection first, so that neither
+			// mode pays for what follows the seeding (the store's
+			// checkpoint of it, PostgreSQL's autovacuum of the new rows,
+			// cold caches): without it the plain mode, timed first, ran
+			// up to 12 % slower than the audited one on SQLite.
+			warm := &http.Client{}
+			for next, first := "", plain.srv.URL+plain.objectsPath()+"?limit=1000"; next != first; {
+				if next == "" {
+					next = first
+				}
+				env, err := getSkimmed(warm, next, plain.tokens["member"])
+				if err != nil {
+					b.Fatalf("warm-up: %v", err)
+				}
+				next = plain.nextPage(env, first)
+			}
+			time.Sleep(2 * time.Second)
 			for _, mode := range []string{"plain", "audited"} {
 				f := plain
 				if mode == "audited" {
