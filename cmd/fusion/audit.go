@@ -275,6 +275,14 @@ func auditVerify(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 	if pending := res.Entries - res.Tree; pending > 0 {
 		fmt.Fprintf(stdout, "%d newer entries are not in a checkpoint yet\n", pending)
 	}
+	// Served and denied entries a killed fusion serve left in its spool
+	// reach the log when it starts again.
+	spool := filepath.Join(sf.data, "audit.spool")
+	if n, err := audit.SpoolBacklog(ctx, lg, spool); err != nil {
+		fmt.Fprintf(stderr, "note: could not read the audit spool: %v\n", err)
+	} else if n > 0 {
+		fmt.Fprintf(stdout, "%d served or denied entries wait in %s (not yet in the log): fusion serve stores them when it starts\n", n, spool)
+	}
 	return nil
 }
 

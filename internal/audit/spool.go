@@ -183,27 +183,15 @@ func (s *spool) recover(ctx context.Context) error {
 		return fmt.Errorf("audit spool %s: %w", s.path, err)
 	}
 	r := bufio.NewReaderSize(s.f, 1<<20)
-	head := make([]byte, spoolHeaderLen)
-	n, err := io.ReadFull(r, head)
-	switch {
-	case n == 0 && err == io.EOF:
-		var id [16]byte
-		rand.Read(id[:])
-		s.name = hex.EncodeToString(id[:])
-		return s.reset()
-	case err == io.ErrUnexpectedEOF && strings.HasPrefix(spoolMagic, string(head[:min(n, len(spoolMagic))])):
-		// A header cut short when the file was made: nothing was
-		// spooled in it yet.
-		var id [16]byte
-		rand.Read(id[:])
-		s.name = hex.EncodeToString(id[:])
-		return s.reset()
-	case err != nil && err != io.ErrUnexpectedEOF:
-		return fmt.Errorf("audit spool %s: %w", s.path, err)
+	name, err := readSpoolHeader(r, s.path)
+	if err != nil {
+		return err
 	}
-	name, ok := parseSpoolHeader(head[:n])
-	if !ok {
-		return fmt.Errorf("audit spool %s: not a spool file (it starts %q); move it away to start with a new one", s.path, head[:n])
+	if name == "" { // new, or a header cut short: nothing was spooled in it
+		var id [16]byte
+		rand.Read(id[:])
+		s.name = hex.EncodeToString(id[:])
+		return s.reset()
 	}
 	s.name = name
 	mark, err := s.st.SpoolMark(ctx, s.name)
@@ -211,48 +199,25 @@ func (s *spool) recover(ctx context.Context) error {
 		return fmt.Errorf("audit spool %s: %w", s.path, err)
 	}
 	s.seq = mark
-	off := int64(spoolHeaderLen)
-	var rec [spoolRecordHead]byte
 	stored := 0
-	for {
-		start := off
-		if _, err := io.ReadFull(r, rec[:]); err != nil {
-			if err != io.EOF {
-				s.log.Warn("audit spool: ignoring an incomplete record at the end (a write cut short)", "file", s.path, "offset", off)
-			}
-			break
-		}
-		seq := int64(binary.BigEndian.Uint64(rec[0:8]))
-		size := binary.BigEndian.Uint32(rec[8:12])
-		if size > spoolMaxEntry {
-			s.log.Warn("audit spool: ignoring the rest of the file from a record of impossible length", "file", s.path, "offset", off, "length", size)
-			break
-		}
-		entry := make([]byte, size)
-		if _, err := io.ReadFull(r, entry); err != nil {
-			s.log.Warn("audit spool: ignoring an incomplete record at the end (a write cut short)", "file", s.path, "offset", off)
-			break
-		}
-		if recordCRC(rec[:12], entry) != binary.BigEndian.Uint32(rec[12:16]) {
-			s.log.Warn("audit spool: ignoring the rest of the file from a record whose checksum fails", "file", s.path, "offset", off, "seq", seq)
-			break
-		}
-		off += spoolRecordHead + int64(size)
+	err = scanSpool(r, s.path, s.log, func(off, seq int64, entry []byte) error {
 		if seq <= mark {
-			continue // stored before the crash
+			return nil // stored before the crash
 		}
 		if seq != s.seq+1 {
-			return fmt.Errorf("audit spool %s: record at offset %d is number %d, want %d; the file is damaged (nothing was stored from it)", s.path, start, seq, s.seq+1)
+			return fmt.Errorf("audit spool %s: record at offset %d is number %d, want %d; the file is damaged (nothing was stored from it)", s.path, off, seq, s.seq+1)
 		}
 		s.seq = seq
 		s.pending = append(s.pending, spooledCall{entries: [][]byte{entry}, last: seq, bytes: len(entry)})
 		s.bytes += len(entry)
 		stored++
 		if s.bytes >= spoolMoveBytes {
-			if err := s.move(ctx, false); err != nil {
-				return err
-			}
+			return s.move(ctx, false)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if err := s.move(ctx, false); err != nil {
 		return err
@@ -261,6 +226,96 @@ func (s *spool) recover(ctx context.Context) error {
 		s.log.Info("audit spool: stored the entries an earlier process left", "file", s.path, "entries", stored)
 	}
 	return s.reset()
+}
+
+// readSpoolHeader reads a spool file's header and returns the spool's
+// name: "" for an empty file or one whose header was cut short when it was
+// made, an error for a file that is not a spool.
+func readSpoolHeader(r io.Reader, path string) (string, error) {
+	head := make([]byte, spoolHeaderLen)
+	n, err := io.ReadFull(r, head)
+	switch {
+	case n == 0 && err == io.EOF:
+		return "", nil
+	case err == io.ErrUnexpectedEOF && strings.HasPrefix(spoolMagic, string(head[:min(n, len(spoolMagic))])):
+		return "", nil
+	case err != nil && err != io.ErrUnexpectedEOF:
+		return "", fmt.Errorf("audit spool %s: %w", path, err)
+	}
+	name, ok := parseSpoolHeader(head[:n])
+	if !ok {
+		return "", fmt.Errorf("audit spool %s: not a spool file (it starts %q); move it away to start with a new one", path, head[:n])
+	}
+	return name, nil
+}
+
+// scanSpool calls fn with each whole record after the header (its offset,
+// number and entry) until the end of the file, or until a record that a
+// write cut short or that is damaged (logged as a warning: what follows
+// it cannot be framed), or until fn fails.
+func scanSpool(r io.Reader, path string, log *slog.Logger, fn func(off, seq int64, entry []byte) error) error {
+	off := int64(spoolHeaderLen)
+	var rec [spoolRecordHead]byte
+	for {
+		if _, err := io.ReadFull(r, rec[:]); err != nil {
+			if err != io.EOF {
+				log.Warn("audit spool: ignoring an incomplete record at the end (a write cut short)", "file", path, "offset", off)
+			}
+			return nil
+		}
+		seq := int64(binary.BigEndian.Uint64(rec[0:8]))
+		size := binary.BigEndian.Uint32(rec[8:12])
+		if size > spoolMaxEntry {
+			log.Warn("audit spool: ignoring the rest of the file from a record of impossible length", "file", path, "offset", off, "length", size)
+			return nil
+		}
+		entry := make([]byte, size)
+		if _, err := io.ReadFull(r, entry); err != nil {
+			log.Warn("audit spool: ignoring an incomplete record at the end (a write cut short)", "file", path, "offset", off)
+			return nil
+		}
+		if recordCRC(rec[:12], entry) != binary.BigEndian.Uint32(rec[12:16]) {
+			log.Warn("audit spool: ignoring the rest of the file from a record whose checksum fails", "file", path, "offset", off, "seq", seq)
+			return nil
+		}
+		if err := fn(off, seq, entry); err != nil {
+			return err
+		}
+		off += spoolRecordHead + int64(size)
+	}
+}
+
+// SpoolBacklog returns how many entries the spool file at path holds that
+// st does not have yet (0 when there is no such file): what a process that
+// died left for the next OpenSpool to store. It only reads the file, so a
+// running server's spool may hold more a moment later.
+func SpoolBacklog(ctx context.Context, st store.Log, path string) (int, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("audit spool: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	name, err := readSpoolHeader(r, path)
+	if err != nil || name == "" {
+		return 0, err
+	}
+	mark, err := st.SpoolMark(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("audit spool %s: %w", path, err)
+	}
+	n := 0
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	err = scanSpool(r, path, quiet, func(_, seq int64, _ []byte) error {
+		if seq > mark {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 func parseSpoolHeader(h []byte) (string, bool) {

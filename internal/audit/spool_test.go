@@ -138,6 +138,13 @@ func TestSpoolCrash(t *testing.T) {
 		}
 		want = append(want, spoolCalls(t, l, 4, 3)...) // only in the file
 		crashSpool(t, l)
+		backlog := func(want int) {
+			t.Helper()
+			if n, err := SpoolBacklog(context.Background(), db.lg, path); err != nil || n != want {
+				t.Fatalf("SpoolBacklog = %d, %v; want %d", n, err, want)
+			}
+		}
+		backlog(6)
 		// Something else appends meanwhile (another node, an ingest).
 		direct := []byte(`{"kind":"denied","reason":"direct","t":"2026-01-01T00:00:00.000000Z","v":3}`)
 		if _, err := db.lg.AppendLog(context.Background(), [][]byte{direct}); err != nil {
@@ -148,11 +155,16 @@ func TestSpoolCrash(t *testing.T) {
 		l2 := New(db.lg, testKey(t, "test"), Config{})
 		openTestSpool(t, l2, path)
 		sameLog(t, db.lg, want)
+		backlog(0)
 		want = append(want, spoolCalls(t, l2, 7, 2)...)
 		crashSpool(t, l2)
+		backlog(4)
 		l3 := New(db.lg, testKey(t, "test"), Config{})
 		openTestSpool(t, l3, path)
 		sameLog(t, db.lg, want)
+		if n, err := SpoolBacklog(context.Background(), db.lg, filepath.Join(t.TempDir(), "none")); err != nil || n != 0 {
+			t.Fatalf("SpoolBacklog of no file = %d, %v", n, err)
+		}
 	})
 }
 
