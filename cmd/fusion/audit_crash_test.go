@@ -138,7 +138,7 @@ func TestServerCrash(t *testing.T) {
 			}
 			var (
 				mu       sync.Mutex
-				accepted = map[string]bool{} // reported stored by POST status
+				accepted = map[string]bool{}      // reported stored by POST status
 				received = map[string]time.Time{} // in a whole GET response: when the latest was asked for
 			)
 			var member string
