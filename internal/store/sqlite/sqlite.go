@@ -122,13 +122,13 @@ func (db *DB) open(ctx context.Context) error {
 		return err
 	}
 	if err := db.setup(ctx); err != nil {
-		return err
+		return fmt.Errorf("set up the file: %w", err)
 	}
 	if err := db.migrate(ctx); err != nil {
 		return err
 	}
 	if err := db.ensureDefaultCollection(ctx); err != nil {
-		return err
+		return fmt.Errorf("default collection: %w", err)
 	}
 	if err := db.prepare(ctx); err != nil {
 		return err
@@ -217,19 +217,40 @@ const pageSize = 8192
 
 // setup sets the page size of a new file (a no-op on an existing one) and
 // puts the file in WAL mode.
+//
+// Switching a new file to WAL mode can fail with SQLITE_BUSY at once,
+// without SQLite's busy timeout, while another connection (another
+// process, or another Open of the same file) does the same; it is retried
+// for up to setupWait.
 func (db *DB) setup(ctx context.Context) error {
 	if _, err := db.w.ExecContext(ctx, fmt.Sprintf("PRAGMA page_size = %d", pageSize)); err != nil {
 		return err
 	}
 	var mode string
-	if err := db.w.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
-		return err
+	deadline := time.Now().Add(setupWait)
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		err := db.w.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		if err == nil {
+			break
+		}
+		var se *sqlite.Error
+		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
 	}
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("journal_mode is %q, not wal", mode)
 	}
 	return nil
 }
+
+// setupWait bounds how long setup retries switching to WAL mode.
+const setupWait = 10 * time.Second
 
 // Close stops the background checkpointer and closes the file. It lets
 // SQLite update its query planner statistics first (PRAGMA optimize).
