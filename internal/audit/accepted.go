@@ -136,19 +136,12 @@ func decodeAcceptedPacked(out AcceptedList, typ string, v jsontext.Value) (Accep
 		if added > maxExactMicros || added < -maxExactMicros {
 			return nil, fmt.Errorf("accepted: type %q: record %d: added %d µs is outside ±2^53", typ, r, added)
 		}
-		id := make([]byte, 0, len(typ)+2+36)
-		id = append(id, typ...)
-		id = append(id, '-', '-')
-		id = appendUUIDText(id, rec[:16])
-		a := Accepted{ID: string(id), Added: FormatTime(time.UnixMicro(added)), SHA256: hex.EncodeToString(rec[24:56])}
-		switch us := int64(binary.BigEndian.Uint64(rec[56:])); {
-		case us == noVersionKey:
-		case us > maxExactMicros || us < -maxExactMicros:
-			return nil, fmt.Errorf("accepted: type %q: record %d: version %d µs is outside ±2^53", typ, r, us)
-		default:
-			a.Version = stix.FormatTimestamp(time.UnixMicro(us))
+		ver, err := packedVersion(rec[56:64])
+		if err != nil {
+			return nil, fmt.Errorf("accepted: type %q: record %d: %w", typ, r, err)
 		}
-		out = append(out, a)
+		out = append(out, Accepted{ID: packedID(typ, rec[:16]), Version: ver,
+			Added: FormatTime(time.UnixMicro(added)), SHA256: hex.EncodeToString(rec[24:56])})
 	}
 	return out, nil
 }

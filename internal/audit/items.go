@@ -141,21 +141,35 @@ func decodePacked(out []Item, typ string, v jsontext.Value) ([]Item, error) {
 	for r := 0; len(raw) > 0; r++ {
 		rec := raw[:packedRecord]
 		raw = raw[packedRecord:]
-		id := make([]byte, 0, len(typ)+2+36)
-		id = append(id, typ...)
-		id = append(id, '-', '-')
-		id = appendUUIDText(id, rec[:16])
-		it := Item{ID: string(id)}
-		switch us := int64(binary.BigEndian.Uint64(rec[16:])); {
-		case us == noVersionKey:
-		case us > maxExactMicros || us < -maxExactMicros:
-			return nil, fmt.Errorf("objects: type %q: record %d: version %d µs is outside ±2^53", typ, r, us)
-		default:
-			it.Version = stix.FormatTimestamp(time.UnixMicro(us))
+		ver, err := packedVersion(rec[16:24])
+		if err != nil {
+			return nil, fmt.Errorf("objects: type %q: record %d: %w", typ, r, err)
 		}
-		out = append(out, it)
+		out = append(out, Item{ID: packedID(typ, rec[:16]), Version: ver})
 	}
 	return out, nil
+}
+
+// packedID is the STIX id of a packed record: typ, "--" and the text of
+// the record's 16 UUID bytes.
+func packedID(typ string, uuid []byte) string {
+	id := make([]byte, 0, len(typ)+2+36)
+	id = append(id, typ...)
+	id = append(id, '-', '-')
+	return string(appendUUIDText(id, uuid))
+}
+
+// packedVersion is the version key of a packed record's 8 bytes: a STIX
+// timestamp, or "" for noVersionKey; an error outside ±2^53 µs.
+func packedVersion(b []byte) (string, error) {
+	switch us := int64(binary.BigEndian.Uint64(b)); {
+	case us == noVersionKey:
+		return "", nil
+	case us > maxExactMicros || us < -maxExactMicros:
+		return "", fmt.Errorf("version %d µs is outside ±2^53", us)
+	default:
+		return stix.FormatTimestamp(time.UnixMicro(us)), nil
+	}
 }
 
 // unpackRecords decodes the packed string v of type typ (a JSON string)
