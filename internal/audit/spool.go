@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -95,6 +96,8 @@ type spool struct {
 
 	maxPending int // spoolMaxPending (tests lower it)
 
+	failing atomic.Bool // the last move failed
+
 	moveMu sync.Mutex // one move at a time
 	kick   chan struct{}
 	stop   chan struct{}
@@ -136,6 +139,30 @@ func (l *Log) CloseSpool(ctx context.Context) error {
 		err = fmt.Errorf("audit spool %s: %w", s.path, cerr)
 	}
 	return err
+}
+
+// SpoolStats is what waits in a log's spool (SpoolStats).
+type SpoolStats struct {
+	Open    bool // the log has a spool
+	Entries int  // entries written to the spool and not yet stored
+	Bytes   int  // their size, with the records' framing
+	Failing bool // the last attempt to store them failed
+}
+
+// SpoolStats reports the spool's backlog, for metrics. Safe to call while
+// the log is in use (not during OpenSpool or CloseSpool).
+func (l *Log) SpoolStats() SpoolStats {
+	s := l.spool
+	if s == nil {
+		return SpoolStats{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.pending {
+		n += len(c.entries)
+	}
+	return SpoolStats{Open: true, Entries: n, Bytes: s.bytes, Failing: s.failing.Load()}
 }
 
 // Sync stores what is in the spool now (nothing to do without one).
@@ -443,6 +470,7 @@ func (s *spool) move(ctx context.Context, empty bool) error {
 		}
 		last := calls[k-1].last
 		first, err := s.st.AppendSpooled(ctx, s.name, last, entries)
+		s.failing.Store(err != nil && !errors.Is(err, store.ErrConflict))
 		if errors.Is(err, store.ErrConflict) {
 			// Stored already? Only if the store's mark says so.
 			mark, merr := s.st.SpoolMark(ctx, s.name)

@@ -265,6 +265,9 @@ func TestSpoolStoreFails(t *testing.T) {
 	if err := l.Sync(context.Background()); !errors.Is(err, errInjected) {
 		t.Fatalf("Sync with the store failing: %v", err)
 	}
+	if st := l.SpoolStats(); !st.Open || st.Entries != 10 || st.Bytes < 10*spoolRecordHead || !st.Failing {
+		t.Fatalf("SpoolStats with the store failing: %+v; want 10 entries waiting, failing", st)
+	}
 	l.spool.mu.Lock()
 	l.spool.maxPending = l.spool.bytes + 10
 	l.spool.mu.Unlock()
@@ -276,6 +279,9 @@ func TestSpoolStoreFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameLog(t, db.lg, want)
+	if st := l.SpoolStats(); !st.Open || st.Entries != 0 || st.Bytes != 0 || st.Failing {
+		t.Fatalf("SpoolStats once stored: %+v", st)
+	}
 	want = append(want, spoolCalls(t, l, 5, 1)...)
 	if err := l.Sync(context.Background()); err != nil {
 		t.Fatal(err)

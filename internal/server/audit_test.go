@@ -38,6 +38,15 @@ func TestAuditEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	lg := audit.New(db, key, audit.Config{Logger: quietLogger()})
+	// As fusion serve runs it: responses' entries go through a spool.
+	if err := lg.OpenSpool(ctx, filepath.Join(dir, "audit.spool")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lg.CloseSpool(ctx); err != nil {
+			t.Error(err)
+		}
+	})
 
 	e := &env{tb: t, st: db, now: time.Now().UTC()}
 	if _, err := server.Bootstrap(ctx, db, dir, adminToken, e.now); err != nil {
@@ -79,6 +88,20 @@ func TestAuditEndToEnd(t *testing.T) {
 	r = e.call("GET", objectsPath, "Bearer "+frTok, "")
 	if r.code != 200 || !strings.Contains(r.body, ids[0]) || !strings.Contains(r.body, ids[1]) {
 		t.Fatalf("member GET: %d %s", r.code, r.body)
+	}
+	// The spool's backlog is in the metrics; Sync stores it (the mover
+	// would within 250 ms).
+	r = e.call("GET", "/metrics", "Bearer "+adminToken, "")
+	for _, want := range []string{"fusion_audit_spool_pending_entries ", "fusion_audit_spool_pending_bytes ", "fusion_audit_spool_failing 0"} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if err := lg.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := lg.SpoolStats(); !st.Open || st.Entries != 0 {
+		t.Errorf("spool after Sync: %+v", st)
 	}
 
 	size, err := lg.Integrate(ctx)

@@ -146,6 +146,24 @@ func New(st store.Store, cfg Config) *Server {
 	}
 	s.reg.MustRegister(s.m.requests, s.m.duration, s.m.authFailed, s.m.rateLimited,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if lg := cfg.Audit; lg != nil {
+		spool := func(name, help string, v func(audit.SpoolStats) float64) prometheus.Collector {
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+				func() float64 { return v(lg.SpoolStats()) })
+		}
+		s.reg.MustRegister(
+			spool("fusion_audit_spool_pending_entries", "Served and denied entries written to the audit spool and not yet stored in the log.",
+				func(st audit.SpoolStats) float64 { return float64(st.Entries) }),
+			spool("fusion_audit_spool_pending_bytes", "Bytes of those entries (refused beyond 256 MiB).",
+				func(st audit.SpoolStats) float64 { return float64(st.Bytes) }),
+			spool("fusion_audit_spool_failing", "1 while storing the audit spool's entries in the log fails.",
+				func(st audit.SpoolStats) float64 {
+					if st.Failing {
+						return 1
+					}
+					return 0
+				}))
+	}
 
 	s.guard = NewGuard(st, cfg.Logger, cfg.Now)
 	s.feed = newMatchFeed(st, cfg.Logger, cfg.Now)
