@@ -485,54 +485,10 @@ func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
 	base := accessEntry(kind, a, "")
 	t := FormatTime(a.Time)
 	out := make([][]byte, 0, len(sources))
-	var (
-		types  []accessType
-		order  []int
-		keys   []objKey
-		typeOf = make([]int32, len(vs))             // index in types; -1: another source
-		recs   = make([]byte, packedRecord*len(vs)) // the record of vs[i], while its type is packable
-	)
+	g := accessGroups{vs: vs, typeOf: make([]int32, len(vs)), recs: make([]byte, packedRecord*len(vs))}
 	for _, src := range sources {
-		// The types of src's versions, and which can be packed.
-		types = types[:0]
-		last := -1
-		for i := range vs {
-			if vs[i].Source != src {
-				typeOf[i] = -1
-				continue
-			}
-			typ, rest := splitID(vs[i].ID)
-			j := last
-			if j < 0 || types[j].name != typ {
-				j = slices.IndexFunc(types, func(at accessType) bool { return at.name == typ })
-				if j < 0 {
-					j = len(types)
-					types = append(types, accessType{name: typ, packed: typ != ""})
-				}
-				last = j
-			}
-			typeOf[i] = int32(j)
-			at := &types[j]
-			at.n++
-			if at.packed {
-				us, exact := exactMicros(vs[i].Modified)
-				if vs[i].Modified.IsZero() {
-					us, exact = noVersionKey, true
-				}
-				at.packed = putRecord((*[packedRecord]byte)(recs[i*packedRecord:]), rest, us) && exact
-			}
-		}
-		order = order[:0]
-		size := 256 + len(base.Actor) + len(base.Collection) + len(base.Org) + len(base.Path) + len(base.Reason) + len(src)
-		for j := range types {
-			order = append(order, j)
-			size += len(types[j].name) + 4 + types[j].n*packedChars
-			if !types[j].packed {
-				size += types[j].n * 32
-			}
-		}
-		slices.SortFunc(order, func(x, y int) int { return strings.Compare(types[x].name, types[y].name) })
-
+		g.group(src)
+		size := 256 + len(base.Actor) + len(base.Collection) + len(base.Org) + len(base.Path) + len(base.Reason) + len(src) + g.size()
 		w := objWriter{b: make([]byte, 0, size)}
 		w.b = append(w.b, '{')
 		w.str("actor", base.Actor)
@@ -540,40 +496,7 @@ func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
 		w.key("kind")
 		w.b = appendString(w.b, kind)
 		w.key("objects")
-		w.b = append(w.b, '{')
-		for n, j := range order {
-			if n > 0 {
-				w.b = append(w.b, ',')
-			}
-			w.b = appendString(w.b, types[j].name)
-			w.b = append(w.b, ':')
-			if !types[j].packed {
-				keys = keys[:0]
-				for i := range vs {
-					if typeOf[i] == int32(j) {
-						keys = append(keys, versionObjKey(vs[i].ID, vs[i].Modified))
-					}
-				}
-				w.b = appendTypeList(w.b, keys)
-				continue
-			}
-			// Consecutive records of the type are encoded at once.
-			w.b = append(w.b, '"')
-			for i := 0; i < len(vs); {
-				if typeOf[i] != int32(j) {
-					i++
-					continue
-				}
-				end := i + 1
-				for end < len(vs) && typeOf[end] == int32(j) {
-					end++
-				}
-				w.b = appendRecords(w.b, recs[i*packedRecord:end*packedRecord])
-				i = end
-			}
-			w.b = append(w.b, '"')
-		}
-		w.b = append(w.b, '}')
+		w.b = g.appendTo(w.b)
 		w.str("org", base.Org)
 		w.str("path", base.Path)
 		w.str("reason", base.Reason)
@@ -586,12 +509,114 @@ func accessEntries(kind string, a Access, vs []store.Version) [][]byte {
 	return out
 }
 
+// accessGroups groups the versions of one source of a response by type
+// for accessEntries, with each version's packed record; its slices are
+// reused from one source to the next.
+type accessGroups struct {
+	vs     []store.Version
+	types  []accessType // of the current source, in order of appearance
+	order  []int        // indexes in types, by name
+	typeOf []int32      // index in types of vs[i]; -1: another source
+	recs   []byte       // the record of vs[i] at i*packedRecord, while its type is packable
+	keys   []objKey
+}
+
 // accessType is one type of the versions of an entry accessEntries
 // writes.
 type accessType struct {
 	name   string
 	n      int  // versions
 	packed bool // all of them packable
+}
+
+// group finds the types of src's versions and which of them can be
+// packed, writing the records of those that still can.
+func (g *accessGroups) group(src string) {
+	g.types = g.types[:0]
+	last := -1
+	for i := range g.vs {
+		v := &g.vs[i]
+		if v.Source != src {
+			g.typeOf[i] = -1
+			continue
+		}
+		typ, rest := splitID(v.ID)
+		j := last
+		if j < 0 || g.types[j].name != typ {
+			j = slices.IndexFunc(g.types, func(at accessType) bool { return at.name == typ })
+			if j < 0 {
+				j = len(g.types)
+				g.types = append(g.types, accessType{name: typ, packed: typ != ""})
+			}
+			last = j
+		}
+		g.typeOf[i] = int32(j)
+		at := &g.types[j]
+		at.n++
+		if at.packed {
+			us, exact := exactMicros(v.Modified)
+			if v.Modified.IsZero() {
+				us, exact = noVersionKey, true
+			}
+			at.packed = putRecord((*[packedRecord]byte)(g.recs[i*packedRecord:]), rest, us) && exact
+		}
+	}
+	g.order = g.order[:0]
+	for j := range g.types {
+		g.order = append(g.order, j)
+	}
+	slices.SortFunc(g.order, func(x, y int) int { return strings.Compare(g.types[x].name, g.types[y].name) })
+}
+
+// size is about the bytes appendTo writes (exact for packed types).
+func (g *accessGroups) size() int {
+	n := 0
+	for _, at := range g.types {
+		n += len(at.name) + 4 + at.n*packedChars
+		if !at.packed {
+			n += at.n * 32
+		}
+	}
+	return n
+}
+
+// appendTo writes the grouped "objects" of the current source: each
+// packed type as one string of its records (consecutive records encoded
+// at once), any other in the list form.
+func (g *accessGroups) appendTo(b []byte) []byte {
+	b = append(b, '{')
+	for n, j := range g.order {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, g.types[j].name)
+		b = append(b, ':')
+		if !g.types[j].packed {
+			g.keys = g.keys[:0]
+			for i := range g.vs {
+				if g.typeOf[i] == int32(j) {
+					g.keys = append(g.keys, versionObjKey(g.vs[i].ID, g.vs[i].Modified))
+				}
+			}
+			b = appendTypeList(b, g.keys)
+			continue
+		}
+		b = append(b, '"')
+		for i := 0; i < len(g.vs); {
+			if g.typeOf[i] != int32(j) {
+				i++
+				continue
+			}
+			end := i + 1
+			for end < len(g.vs) && g.typeOf[end] == int32(j) {
+				end++
+			}
+			b = appendRecords(b, g.recs[i*packedRecord:end*packedRecord])
+			i = end
+		}
+		b = append(b, '"')
+	}
+	return append(b, '}')
 }
 
 // appendVersionKey appends stix.FormatTimestamp(t) without allocating:
