@@ -54,12 +54,19 @@ func recordedEntries(r store.Recorded) ([][]byte, error) {
 	if r.Err != nil {
 		return nil, fmt.Errorf("audit recorder: %w", r.Err)
 	}
-	for i, e := range r.Entries {
+	return appendNotNull(r.Entries[:0], r.Entries), nil
+}
+
+// appendNotNull appends entries to dst, nil ones as empty (log_entries.data
+// is NOT NULL). dst may be entries[:0].
+func appendNotNull(dst, entries [][]byte) [][]byte {
+	for _, e := range entries {
 		if e == nil {
-			r.Entries[i] = []byte{}
+			e = []byte{}
 		}
+		dst = append(dst, e)
 	}
-	return r.Entries, nil
+	return dst
 }
 
 // record calls the recorder with c and appends its entries in tx.
@@ -204,12 +211,7 @@ func (db *DB) appendGroup(ctx context.Context, leader *appendReq, group []*appen
 			continue
 		}
 		calls = append(calls, r)
-		for _, e := range r.entries {
-			if e == nil {
-				e = []byte{} // NOT NULL
-			}
-			all = append(all, e)
-		}
+		all = appendNotNull(all, r.entries)
 	}
 	if len(all) > 0 {
 		// The group goes on for the others when the leader gives up.
@@ -265,13 +267,7 @@ func (db *DB) AppendSpooled(ctx context.Context, spool string, seq int64, entrie
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	all := make([][]byte, len(entries))
-	for i, e := range entries {
-		if e == nil {
-			e = []byte{} // NOT NULL
-		}
-		all[i] = e
-	}
+	all := appendNotNull(make([][]byte, 0, len(entries)), entries)
 	tx, err := db.pool.BeginTx(ctx, readCommitted)
 	if err != nil {
 		return fail(err)
