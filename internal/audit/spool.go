@@ -98,10 +98,9 @@ type spool struct {
 
 	failing atomic.Bool // the last move failed
 
-	moveMu sync.Mutex // one move at a time
-	kick   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
+	moveMu sync.Mutex    // one move at a time
+	stop   chan struct{} // CloseSpool stops run
+	done   chan struct{} // run has returned
 }
 
 // OpenSpool puts the spool file at path in front of the log's store (see
@@ -195,7 +194,7 @@ func openSpool(ctx context.Context, st store.Log, path string, log *slog.Logger,
 		return nil, fmt.Errorf("audit spool %s: lock: %w", path, err)
 	}
 	s := &spool{path: path, f: f, st: st, log: log, moved: moved, maxPending: spoolMaxPending,
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.recover(ctx); err != nil {
 		f.Close()
 		return nil, err
